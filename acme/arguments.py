@@ -1,0 +1,213 @@
+"""Turn ``ParallelMap(func, *args, **kwargs)`` into a plan of calls.
+
+Pure: no dask, no I/O. Rules (ACME's, minus its defects):
+
+* lists, tuples, ranges and arrays that are 1-D after squeezing are *split* when their
+  length is the number of calls; everything else (strings, dicts, scalars, other
+  arrays, other objects) is *broadcast*, i.e. passed whole to every call;
+* ``n_inputs="auto"`` needs all splittable objects to agree on one length;
+* an explicit ``n_inputs`` broadcasts every object of another length, which is how
+  identical calls are repeated;
+* a keyword whose default is a list/tuple of the same length is not counted as a
+  candidate (it is most likely meant whole), nor is an array given for an array default.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .options import check_int
+
+__all__ = ["CallPlan", "plan_calls"]
+
+_PREFIX = "<ParallelMap>"
+
+
+@dataclass(frozen=True)
+class CallPlan:
+    """How to build the arguments of each of ``n_calls`` calls of ``func``.
+
+    ``args``/``kwargs`` hold the broadcast values; positions listed in ``split_pos`` and
+    names in ``split_kw`` are placeholders whose per-call values are ``split_values``
+    (one list per split argument, each of length ``n_calls``).
+    """
+
+    func: Callable[..., Any]
+    n_calls: int
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    split_pos: tuple[int, ...] = ()
+    split_kw: tuple[str, ...] = ()
+    split_values: tuple[Any, ...] = ()
+    pass_task_id: bool = False
+    notes: tuple[str, ...] = field(default=())
+
+    def call_values(self, index: int) -> tuple[Any, ...]:
+        """The split values of call ``index``, in ``split_pos + split_kw`` order."""
+        return tuple(_item(values, index) for values in self.split_values)
+
+    def arguments(self, index: int) -> tuple[list[Any], dict[str, Any]]:
+        """The complete ``(args, kwargs)`` of call ``index`` (``taskID`` not included)."""
+        return assemble(self.args, self.kwargs, self.split_pos, self.split_kw,
+                        self.call_values(index))
+
+
+def assemble(args: tuple[Any, ...], kwargs: dict[str, Any], split_pos: tuple[int, ...],
+             split_kw: tuple[str, ...], values: tuple[Any, ...]
+             ) -> tuple[list[Any], dict[str, Any]]:
+    """Fill the split placeholders of ``args``/``kwargs`` with one call's ``values``."""
+    call_args = list(args)
+    for pos, value in zip(split_pos, values):
+        call_args[pos] = value
+    call_kwargs = dict(kwargs)
+    for name, value in zip(split_kw, values[len(split_pos):]):
+        call_kwargs[name] = value
+    return call_args, call_kwargs
+
+
+def _item(values: Any, index: int) -> Any:
+    if isinstance(values, np.ndarray) and values.ndim > 1:
+        # (n, 1) and (1, n) are split alike: call i gets shape (1,)
+        axis = next((ax for ax, n in enumerate(values.shape) if n != 1), 0)
+        return np.take(values, index, axis=axis)
+    return values[index]
+
+
+def _length(obj: Any) -> int | None:
+    """Length of ``obj`` if it can be split, else None."""
+    if isinstance(obj, (list, tuple, range)):
+        return len(obj)
+    if isinstance(obj, np.ndarray) and obj.ndim >= 1:
+        non_single = [n for n in obj.shape if n != 1]
+        if len(non_single) <= 1:
+            return obj.size
+    return None
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        # builtins without a signature: accept anything
+        return inspect.Signature([
+            inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
+
+
+def _func_name(func: Callable[..., Any]) -> str:
+    return getattr(func, "__name__", type(func).__name__)
+
+
+def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+               n_inputs: int | str = "auto") -> CallPlan:
+    """Check ``args``/``kwargs`` against ``func``'s signature and decide what to split."""
+    if not callable(func):
+        raise TypeError(f"{_PREFIX} first input has to be a callable function, not {type(func)}")
+    if not (n_inputs == "auto" and isinstance(n_inputs, str)):
+        if isinstance(n_inputs, str):
+            raise ValueError(f"`n_inputs` has to be 'auto' or an integer >= 1, not {n_inputs!r}")
+        n_inputs = check_int(n_inputs, "n_inputs", minimum=1)
+    name = _func_name(func)
+    params = list(_signature(func).parameters.values())
+    kinds = inspect.Parameter
+    positional = [p for p in params if p.kind in (kinds.POSITIONAL_ONLY,
+                                                  kinds.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    var_pos = any(p.kind == kinds.VAR_POSITIONAL for p in params)
+    var_kw = any(p.kind == kinds.VAR_KEYWORD for p in params)
+    by_name = {p.name: p for p in params if p.kind != kinds.POSITIONAL_ONLY
+               and p.kind not in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)}
+    keyword_names = [p.name for p in params if p.default is not p.empty]
+    pass_task_id = "taskID" in by_name
+    if "taskID" in kwargs:
+        raise ValueError(f"{_PREFIX} `taskID` is set by ParallelMap to the index of each call "
+                         f"of {name}; remove it from the arguments")
+
+    args = tuple(list(arg) if isinstance(arg, range) else arg for arg in args)
+    kwargs = {k: list(v) if isinstance(v, range) else v for k, v in kwargs.items()}
+
+    # Positional parameters given by name move to their slot, as ACME does.
+    args_list = list(args)
+    for i, p in enumerate(required):
+        if i >= len(args_list) and p.name in kwargs:
+            args_list.append(kwargs.pop(p.name))
+    unknown = [k for k in kwargs if k not in by_name and not var_kw]
+    if unknown:
+        raise TypeError(
+            f"{_PREFIX} {name} accepts at maximum {len(keyword_names)} keyword arguments "
+            f"{tuple(keyword_names)}, found {len(kwargs)}: unexpected keyword argument "
+            f"{unknown[0]!r}")
+    clash = [p.name for p in positional[:len(args_list)] if p.name in kwargs]
+    if clash:
+        raise TypeError(f"{_PREFIX} {name} got multiple values for argument {clash[0]!r}")
+    missing_kwonly = [p.name for p in params if p.kind == kinds.KEYWORD_ONLY
+                      and p.default is p.empty and p.name not in kwargs and p.name != "taskID"]
+    req_names = tuple(p.name for p in required)
+    if len(args_list) < len(required):
+        raise ValueError(f"{_PREFIX} {name} expects {len(required)} positional arguments "
+                         f"{req_names}, found {len(args_list)}")
+    if len(args_list) > len(positional) and not var_pos:
+        raise ValueError(f"{_PREFIX} {name} expects at most {len(positional)} positional "
+                         f"arguments {tuple(p.name for p in positional)}, found {len(args_list)}")
+    if missing_kwonly:
+        raise ValueError(f"{_PREFIX} {name} expects the keyword-only argument(s) "
+                         f"{tuple(missing_kwonly)}, found none")
+
+    notes = []
+    if any(callable(arg) and not isinstance(arg, type) for arg in args_list):
+        notes.append("Found a single callable object in positional arguments. It will be "
+                     "executed just once and shared by all workers")
+
+    # Candidate lengths (ACME's exemption for keywords whose default has that shape).
+    candidates: list[tuple[str, int, int | str]] = []
+    for pos, arg in enumerate(args_list):
+        n = _length(arg)
+        if n is not None:
+            candidates.append(("pos", n, pos))
+    for key, value in kwargs.items():
+        n = _length(value)
+        if n is None:
+            continue
+        default = by_name[key].default if key in by_name else inspect.Parameter.empty
+        if isinstance(value, np.ndarray) and isinstance(default, np.ndarray):
+            continue
+        if isinstance(default, (list, tuple)) and len(default) == n:
+            continue
+        candidates.append(("kw", n, key))
+    lengths = [n for _, n, _ in candidates]
+
+    if n_inputs == "auto":
+        if len(set(lengths)) != 1:
+            lo, hi = (min(lengths), max(lengths)) if lengths else (0, 0)
+            raise ValueError(
+                f"{_PREFIX} automatic input distribution failed: found {len(lengths)} objects "
+                f"containing {lo} to {hi} elements. Please specify `n_inputs` manually. ")
+        n_calls = lengths[0]
+        if n_calls == 0:
+            raise ValueError(f"{_PREFIX} automatic input distribution failed: the objects to "
+                             "split are empty")
+    else:
+        n_calls = int(n_inputs)
+        if lengths and n_calls not in lengths and set(lengths) != {1}:
+            raise ValueError(f"{_PREFIX} No object has required length of {n_calls} "
+                             "matching `n_inputs`. ")
+
+    split = [(kind, key) for kind, n, key in candidates if n == n_calls]
+    split_pos = tuple(int(key) for kind, key in split if kind == "pos")
+    split_kw = tuple(str(key) for kind, key in split if kind == "kw")
+    split_values = tuple(_as_sequence(args_list[p]) for p in split_pos) + \
+        tuple(_as_sequence(kwargs[k]) for k in split_kw)
+    bcast_args = tuple(None if i in split_pos else a for i, a in enumerate(args_list))
+    bcast_kwargs = {k: (None if k in split_kw else v) for k, v in kwargs.items()}
+    return CallPlan(func=func, n_calls=n_calls, args=bcast_args, kwargs=bcast_kwargs,
+                    split_pos=split_pos, split_kw=split_kw, split_values=split_values,
+                    pass_task_id=pass_task_id, notes=tuple(notes))
+
+
+def _as_sequence(obj: Any) -> Any:
+    return obj if isinstance(obj, (list, tuple, np.ndarray)) else list(obj)

@@ -1,0 +1,91 @@
+"""Obtain the dask client of a run and give it back.
+
+A run attaches to the current default ``distributed`` client when there is one (and
+leaves it running), otherwise it starts a cluster: SLURM when a SLURM controller answers,
+else a ``LocalCluster``. What happens at the end follows ``stop_client``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import distributed
+
+from .options import RunOptions
+
+__all__ = ["ClientHandle", "acquire", "release", "shutdown", "local_worker_count"]
+
+
+@dataclass(frozen=True)
+class ClientHandle:
+    """A client and whether this run started (owns) it."""
+
+    client: distributed.Client
+    owned: bool
+    expected_workers: int
+
+
+def local_worker_count(n_workers: int | str, n_calls: int) -> int:
+    """``"auto"``: one single-threaded worker per core, but no more than calls."""
+    if isinstance(n_workers, int):
+        return n_workers
+    return max(1, min(n_calls, os.cpu_count() or 1))
+
+
+def _current_client() -> distributed.Client | None:
+    try:
+        return distributed.get_client()
+    except ValueError:
+        return None
+
+
+def acquire(options: RunOptions, n_calls: int, log_dir: Path, log: logging.Logger
+            ) -> ClientHandle:
+    """Attach to the default client, or start a cluster for this run."""
+    client = _current_client()
+    if client is not None:
+        workers = len(client.nthreads()) if client.status == "running" else 0
+        if workers == 0:
+            raise RuntimeError(
+                f"no active workers found in distributed computing client {client}. "
+                "It cannot be reused: close it with `acme.cluster_cleanup(client)` (or "
+                "`client.close()`) and run again to start a new cluster, or restart it "
+                "with `client.restart()`.")
+        log.info("Attaching to parallel computing client %s", client)
+        return ClientHandle(client, owned=False, expected_workers=workers)
+
+    from .clusters.detect import slurm_available
+    if slurm_available():
+        from .clusters.run import start_slurm_client
+        client = start_slurm_client(
+            partition=options.partition, n_workers=options.n_workers,
+            mem_per_worker=options.mem_per_worker, setup_timeout=options.setup_timeout,
+            setup_interactive=options.setup_interactive, log_dir=log_dir, n_inputs=n_calls)
+        expected = len(client.cluster.worker_spec) if client.cluster is not None else 1
+        return ClientHandle(client, owned=True, expected_workers=max(1, expected))
+
+    n = local_worker_count(options.n_workers, n_calls)
+    memory = None if options.mem_per_worker == "auto" else options.mem_per_worker
+    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                       memory_limit=memory or "auto")
+    client = distributed.Client(cluster)
+    log.info("Local parallel computing client ready, dashboard accessible at %s",
+             client.dashboard_link)
+    return ClientHandle(client, owned=True, expected_workers=n)
+
+
+def shutdown(client: distributed.Client) -> None:
+    """Close ``client`` and the cluster behind it (cancelling its SLURM jobs)."""
+    from .clusters.cleanup import cluster_cleanup
+    cluster_cleanup(client)
+
+
+def release(handle: ClientHandle, stop_client: bool | str, failed: bool) -> None:
+    """Stop the client if ``stop_client`` says so; a failed run never leaves its own
+    cluster behind."""
+    stop = handle.owned if stop_client == "auto" else bool(stop_client)
+    if stop or (failed and handle.owned):
+        shutdown(handle.client)

@@ -1,0 +1,62 @@
+"""The "ACME" logger, configured for the duration of one run only.
+
+Importing :mod:`acme` adds a ``NullHandler`` and nothing else. A run attaches a console
+handler and (optionally) a log file, sets the level its ``verbose`` asks for, and puts
+everything back as it was when it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+__all__ = ["LOGGER_NAME", "get_logger", "RunLog"]
+
+LOGGER_NAME = "ACME"
+_LEVELS = {None: logging.INFO, True: logging.DEBUG, False: logging.WARNING}
+
+
+def get_logger() -> logging.Logger:
+    """The library's logger (name "ACME", as in ACME)."""
+    return logging.getLogger(LOGGER_NAME)
+
+
+class RunLog:
+    """Console and file logging of one run; :meth:`close` restores the logger."""
+
+    def __init__(self, verbose: bool | None, logfile: Path | None) -> None:
+        self.logger = get_logger()
+        self.logfile = logfile
+        self._saved = (self.logger.level, self.logger.propagate)
+        self.logger.setLevel(_LEVELS[verbose])
+        # Our own console output; the root logger would print everything twice.
+        self.logger.propagate = False
+        self._handlers: list[logging.Handler] = []
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
+        # Long per-task tracebacks go to the log file only.
+        console.addFilter(lambda record: not getattr(record, "file_only", False))
+        self._add(console)
+        if logfile is not None:
+            if logfile.exists():
+                warnings.warn(f"ACME log-file {logfile} already exists, appending to it",
+                              UserWarning, stacklevel=4)
+            handler = logging.FileHandler(logfile, mode="a", encoding="utf-8")
+            handler.setFormatter(logging.Formatter(
+                "%(asctime)s %(name)s %(levelname)s: %(message)s"))
+            self._add(handler)
+
+    def _add(self, handler: logging.Handler) -> None:
+        self.logger.addHandler(handler)
+        self._handlers.append(handler)
+
+    def close(self) -> None:
+        """Detach and close this run's handlers; restore level and propagation."""
+        for handler in self._handlers:
+            self.logger.removeHandler(handler)
+            handler.close()
+        self._handlers.clear()
+        self.logger.setLevel(self._saved[0])
+        self.logger.propagate = self._saved[1]

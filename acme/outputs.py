@@ -1,0 +1,84 @@
+"""Where a run puts its files: one object derives every name.
+
+Layout (ACME's)::
+
+    ACME_YYYYMMDD-hhmmss-ffffff/        # or output_dir
+      <func>.h5                         # container (hdf5 and single-file storage)
+      <func>_payload/<func>_<i>.h5      # one payload per call (hdf5 storage)
+      <func>_payload/<func>_<i>.pickle  # a call whose result HDF5 cannot hold
+      <func>_<i>.pickle                 # write_pickle=True
+      ACME_<func>_<YYYYmmdd-HHMMSS>.log # log file
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+__all__ = ["RunPaths", "auto_dir_name", "AUTO_DIR_PATTERN", "atomic_path", "publish"]
+
+#: Names of auto-generated output directories; only these are ever cleaned up.
+AUTO_DIR_PATTERN = re.compile(r"^ACME_\d{8}-\d{6}-\d{6}$")
+
+
+def auto_dir_name(now: datetime | None = None) -> str:
+    """``ACME_YYYYMMDD-hhmmss-ffffff`` for ``now``."""
+    return (now or datetime.now()).strftime("ACME_%Y%m%d-%H%M%S-%f")
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """All file names of one run, derived from the output directory and function name."""
+
+    output_dir: Path
+    func_name: str
+    storage: str
+
+    @property
+    def container(self) -> Path | None:
+        """The results container, or None when pickling."""
+        if self.storage in ("hdf5", "single"):
+            return self.output_dir / f"{self.func_name}.h5"
+        return None
+
+    @property
+    def payload_dir(self) -> Path:
+        """Directory of per-call files (the output dir itself when pickling)."""
+        if self.storage == "pickle":
+            return self.output_dir
+        return self.output_dir / f"{self.func_name}_payload"
+
+    def payload(self, index: int) -> Path:
+        """Per-call HDF5 payload of call ``index``."""
+        return self.payload_dir / f"{self.func_name}_{index}.h5"
+
+    def pickle(self, index: int) -> Path:
+        """Per-call pickle of call ``index``."""
+        return self.payload_dir / f"{self.func_name}_{index}.pickle"
+
+    def default_logfile(self, started: datetime) -> Path:
+        """ACME's default log-file name inside the output directory."""
+        return self.output_dir / f"ACME_{self.func_name}_{started:%Y%m%d-%H%M%S}.log"
+
+    def existing_results(self) -> list[Path]:
+        """Files or folders of this layout that already exist (never overwritten)."""
+        candidates = [self.container, self.payload_dir if self.storage == "hdf5" else None]
+        found = [p for p in candidates if p is not None and p.exists()]
+        if self.storage == "pickle" and self.output_dir.is_dir():
+            found += sorted(self.output_dir.glob(f"{self.func_name}_*.pickle"))[:1]
+        return found
+
+
+def atomic_path(final: Path | str) -> str:
+    """A unique temporary name next to ``final``, to be :func:`publish`-ed when complete."""
+    final = str(final)
+    return f"{final}.{uuid.uuid4().hex[:12]}.tmp"
+
+
+def publish(tmp: str, final: Path | str) -> None:
+    """Move a completed temporary file to its final name (atomic on POSIX)."""
+    os.replace(tmp, final)

@@ -1,0 +1,390 @@
+"""``ParallelMap``: the user-facing context manager.
+
+Lifecycle: the constructor only validates (no I/O); entering the context creates the
+output directory and the run's log; :meth:`ParallelMap.compute` obtains a client, runs
+every call and writes the container; leaving the context gives the client back.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+import numpy as np
+from tqdm.auto import tqdm
+
+from . import clients
+from ._version import __version__
+from .arguments import CallPlan, plan_calls
+from .containers import SingleFileWriter, build_link_container
+from .errors import ParallelMapError
+from .execution import execute
+from .log import RunLog
+from .options import RunOptions, check_bool, check_int, validate_options
+from .outputs import RunPaths, auto_dir_name
+from .payloads import StorageSpec, write_result
+from .tasks import CallOutcome, SharedCall, run_call
+
+__all__ = ["ParallelMap"]
+
+_TQDM_FORMAT = "{desc}: {percentage:3.0f}% |{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]"
+
+
+class _Run:
+    """State of one entered ParallelMap (created on enter, dropped on exit)."""
+
+    def __init__(self, paths: RunPaths | None, runlog: RunLog, started: float) -> None:
+        self.paths = paths
+        self.runlog = runlog
+        self.started = started
+        self.client: clients.ClientHandle | None = None
+
+
+class ParallelMap:
+    """Call ``func`` once per input, in parallel, and keep every result.
+
+    Parameters
+    ----------
+    func : callable
+        The function to run. If it accepts a ``taskID`` keyword, it receives the 0-based
+        index of each call.
+    *args, **kwargs
+        Arguments of ``func``. Lists, tuples, ranges and 1-D arrays of length
+        ``n_inputs`` are split across the calls; everything else is passed whole to
+        every call (broadcast).
+    n_inputs : int or "auto"
+        Number of calls. ``"auto"`` infers it from the arguments; an explicit value
+        broadcasts every argument of another length (e.g. to repeat identical calls).
+    write_worker_results : bool
+        Write each call's result to disk (default) or collect the results in memory.
+    output_dir : str or None
+        Directory of the results; default: a new ``ACME_YYYYMMDD-hhmmss-ffffff`` folder in
+        the current working directory.
+    result_shape : tuple or None
+        Stack the first return value of all calls into one dataset of this shape; exactly
+        one ``None`` marks the stacking dimension, at most one ``np.inf`` an unlimited one.
+    result_dtype : str
+        NumPy dtype of the ``result_shape`` dataset.
+    single_file : bool
+        Write every result into the one container file instead of per-call payloads.
+    write_pickle : bool
+        Pickle each result (``<func>_<i>.pickle``) instead of writing HDF5.
+    partition, n_workers, mem_per_worker, setup_timeout, setup_interactive
+        How to start a cluster when no client is running (SLURM partition, number of
+        workers, memory per worker, seconds to wait for workers, prompts allowed).
+    stop_client : "auto" or bool
+        ``"auto"``: stop a client this run started, keep one it attached to.
+    verbose : bool or None
+        ``None``: INFO messages, ``True``: DEBUG, ``False``: warnings only.
+    dryrun : bool
+        Run one call first and report its time and memory.
+    logfile : None, bool or str
+        ``None``: a log file in the output directory when results are written; ``True``
+        or ``False`` force one or none; a string is the log file's path.
+    cleanup_threshold_days : int or None
+        Remove auto-named ``ACME_*`` output directories older than this many days.
+
+    Examples
+    --------
+    >>> def f(x, y, z=3):
+    ...     return (x + y) * z
+    >>> with ParallelMap(f, [2, 4, 6, 8], 4, write_worker_results=False) as pmap:  # doctest: +SKIP
+    ...     results = pmap.compute()
+    >>> results  # doctest: +SKIP
+    [18, 24, 30, 36]
+    """
+
+    #: Arguments larger than this many MB trigger a warning (ACME's limit).
+    _maxArgSize = 1024
+
+    def __init__(self, func: Callable[..., Any], *args: Any, n_inputs: int | str = "auto",
+                 write_worker_results: bool = True, output_dir: str | None = None,
+                 result_shape: tuple[Any, ...] | None = None, result_dtype: str = "float",
+                 single_file: bool = False, write_pickle: bool = False,
+                 partition: str = "auto", n_workers: int | str = "auto",
+                 mem_per_worker: str = "auto", setup_timeout: int = 60,
+                 setup_interactive: bool = True, stop_client: bool | str = "auto",
+                 verbose: bool | None = None, dryrun: bool = False,
+                 logfile: bool | str | None = None,
+                 cleanup_threshold_days: int | None = None, **kwargs: Any) -> None:
+        options, notes = validate_options(
+            write_worker_results=write_worker_results, output_dir=output_dir,
+            result_shape=result_shape, result_dtype=result_dtype, single_file=single_file,
+            write_pickle=write_pickle, partition=partition, n_workers=n_workers,
+            mem_per_worker=mem_per_worker, setup_timeout=setup_timeout,
+            setup_interactive=setup_interactive, stop_client=stop_client, verbose=verbose,
+            dryrun=dryrun, logfile=logfile, cleanup_threshold_days=cleanup_threshold_days)
+        plan = plan_calls(func, args, kwargs, n_inputs)
+        self.options: RunOptions = options
+        self.plan: CallPlan = plan
+        self.func = func
+        self.n_inputs = plan.n_calls
+        self.results_container: str | None = None
+        self._notes = notes + list(plan.notes) + self._size_notes(args, kwargs)
+        self._run: _Run | None = None
+        self._computed = False
+        if options.output_dir is not None and options.write_worker_results:
+            existing = self._paths(options.output_dir).existing_results()
+            if existing:
+                raise FileExistsError(
+                    f"`output_dir` {options.output_dir} already holds results of "
+                    f"{self.func_name} ({existing[0].name}); choose a new directory: "
+                    "results are never overwritten")
+
+    # -- properties -------------------------------------------------------------------
+    @property
+    def func_name(self) -> str:
+        return getattr(self.func, "__name__", type(self.func).__name__)
+
+    @property
+    def output_dir(self) -> str | None:
+        """The run's output directory (known once the run has started)."""
+        if self._run is not None and self._run.paths is not None:
+            return str(self._run.paths.output_dir)
+        return None
+
+    # -- context manager --------------------------------------------------------------
+    def __enter__(self) -> ParallelMap:
+        self._open()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._close(failed=exc_type is not None)
+
+    # -- public -----------------------------------------------------------------------
+    def compute(self, debug: bool = False, chunk_size: int | None = None) -> Any:
+        """Run all calls and return the results.
+
+        Parameters
+        ----------
+        debug : bool
+            Run every call one after the other in this process, without any cluster,
+            so that ``pdb``/``breakpoint()`` work and exceptions propagate unchanged.
+        chunk_size : int or None
+            Calls per dask task; default: a few chunks per worker thread.
+
+        Returns
+        -------
+        list
+            Payload file paths (HDF5 or pickle) in call order; ``[container]`` with
+            ``single_file``; the return values in memory mode; ``[array]`` (or
+            ``[array, extras]``) in memory mode with ``result_shape``.
+
+        Raises
+        ------
+        ParallelMapError
+            If any call raised; every other result is stored (and in ``.results``).
+        """
+        check_bool(debug, "debug")
+        if chunk_size is not None:
+            chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        if self._computed:
+            raise RuntimeError("compute() already ran for this ParallelMap; create a new "
+                               "ParallelMap to run again (results are never overwritten)")
+        standalone = self._run is None
+        if standalone:
+            self._open()
+        failed = True
+        try:
+            self._computed = True
+            result = self._compute(debug, chunk_size)
+            failed = False
+            return result
+        finally:
+            if standalone:
+                self._close(failed)
+
+    # -- internals --------------------------------------------------------------------
+    def _paths(self, output_dir: Path) -> RunPaths:
+        return RunPaths(output_dir, self.func_name, self.options.storage)
+
+    def _size_notes(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
+        notes = []
+        for value in list(args) + list(kwargs.values()):
+            size = _size_mb(value)
+            if size > self._maxArgSize:
+                notes.append(f"argument size {size:4.2f} MB exceeds recommended limit of "
+                             f"{self._maxArgSize} MB. Distributing large variables across "
+                             "workers may result in poor performance.")
+        return notes
+
+    def _open(self) -> None:
+        if self._run is not None:
+            raise RuntimeError("this ParallelMap is already running")
+        opts = self.options
+        now = datetime.now()
+        paths = None
+        if opts.write_worker_results:
+            output_dir = opts.output_dir or Path.cwd() / auto_dir_name(now)
+            paths = self._paths(output_dir)
+            try:
+                output_dir.mkdir(parents=True, exist_ok=opts.output_dir is not None)
+                if opts.storage == "hdf5":
+                    paths.payload_dir.mkdir()
+            except OSError as err:
+                raise OSError(f"automatic creation of output folder {output_dir} failed: "
+                              f"{err}") from err
+        logfile: Path | None
+        if isinstance(opts.logfile, Path):
+            logfile = opts.logfile
+        elif opts.logfile is False or (opts.logfile is None and paths is None):
+            logfile = None
+        elif paths is not None:
+            logfile = paths.default_logfile(now)
+        else:
+            logfile = Path.cwd() / f"ACME_{self.func_name}_{now:%Y%m%d-%H%M%S}.log"
+        runlog = RunLog(opts.verbose, logfile)
+        self._run = _Run(paths, runlog, time.perf_counter())
+        log = runlog.logger
+        log.info("This is ACME v. %s", __version__)
+        for note in self._notes:
+            log.warning(note)
+        if paths is not None and paths.container is not None:
+            self.results_container = str(paths.container)
+
+    def _close(self, failed: bool) -> None:
+        run, self._run = self._run, None
+        if run is None:
+            return
+        try:
+            if run.client is not None:
+                clients.release(run.client, self.options.stop_client, failed)
+        finally:
+            run.runlog.close()
+
+    def _storage(self) -> StorageSpec:
+        assert self._run is not None
+        paths = self._run.paths
+        payload_dir = "" if paths is None else str(
+            paths.output_dir if self.options.storage == "single" else paths.payload_dir)
+        return StorageSpec(self.options.storage, payload_dir, self.func_name,
+                           self.options.result_shape)
+
+    def _compute(self, debug: bool, chunk_size: int | None) -> Any:
+        run = self._run
+        assert run is not None
+        log = run.runlog.logger
+        opts, plan = self.options, self.plan
+        storage = self._storage()
+        shared = SharedCall(cloudpickle.dumps(self.func), plan.args, plan.kwargs,
+                            plan.split_pos, plan.split_kw, plan.pass_task_id, storage,
+                            tuple(sys.path))
+        outcomes: list[CallOutcome | None] = [None] * plan.n_calls
+        writer = None
+        if opts.storage == "single" and run.paths is not None and run.paths.container:
+            writer = SingleFileWriter(run.paths.container, plan.n_calls, opts.result_shape,
+                                      opts.result_dtype)
+        n_failed = 0
+        bar = None
+
+        def collect(outcome: CallOutcome) -> None:
+            nonlocal n_failed
+            if outcome.ok and writer is not None:
+                outcome = self._write_single(writer, outcome, storage)
+            if outcome.warning:
+                log.warning(outcome.warning)
+            if not outcome.ok:
+                n_failed += 1
+                log.error("Task %d failed: %s", outcome.index, outcome.summary)
+                log.error("Traceback of task %d:\n%s", outcome.index, outcome.error,
+                          extra={"file_only": True})
+            if opts.storage != "memory":
+                outcome.value = None
+            outcomes[outcome.index] = outcome
+            if bar is not None:
+                bar.update(1)
+
+        try:
+            if debug:
+                log.warning("Running in debug mode: %d calls of `%s` one after the other "
+                            "in this process", plan.n_calls, self.func_name)
+                for i in range(plan.n_calls):
+                    collect(run_call(self.func, shared, i, plan.call_values(i), catch=False))
+            else:
+                if run.client is None:
+                    log_dir = run.paths.output_dir if run.paths else Path.cwd()
+                    run.client = clients.acquire(opts, plan.n_calls, log_dir, log)
+                client = run.client.client
+                slots = max(sum(client.nthreads().values()), run.client.expected_workers)
+                log.info("Preparing %d parallel calls of `%s` using %d workers",
+                         plan.n_calls, self.func_name, len(client.nthreads()))
+                bar = self._progress()
+                execute(client, plan, shared, slots, chunk_size, collect)
+        finally:
+            if bar is not None:
+                bar.close()
+            if writer is not None:
+                writer.close()
+        if opts.storage == "hdf5" and run.paths is not None and run.paths.container:
+            build_link_container(run.paths.container, run.paths.payload_dir, outcomes,
+                                 opts.result_shape, opts.result_dtype)
+        results = self._results(outcomes)
+        elapsed = time.perf_counter() - run.started
+        if n_failed:
+            failed = {o.index: o.error or "" for o in outcomes if o is not None and not o.ok}
+            first = next(o for o in outcomes if o is not None and not o.ok)
+            log.error("%d of %d calls failed", n_failed, plan.n_calls)
+            raise ParallelMapError(failed, plan.n_calls, results, first.summary or "")
+        log.info("SUCCESS! Finished %d calls in %.2f s", plan.n_calls, elapsed)
+        if run.paths is not None:
+            log.info("Results have been saved to %s",
+                     self.results_container or run.paths.output_dir)
+        return results
+
+    def _progress(self) -> tqdm:
+        return tqdm(total=self.n_inputs, bar_format=_TQDM_FORMAT, desc=self.func_name,
+                    disable=self.options.verbose is False)
+
+    def _write_single(self, writer: SingleFileWriter, outcome: CallOutcome,
+                      storage: StorageSpec) -> CallOutcome:
+        try:
+            writer.write(outcome)
+        except TypeError as err:
+            # HDF5 cannot hold this value: pickle it for this task only.
+            pickled = StorageSpec("pickle", storage.payload_dir, storage.func_name)
+            path, _ = write_result(outcome.value, outcome.index, pickled)
+            outcome.path = path
+            outcome.warning = (f"Could not write the result of task {outcome.index} to "
+                               f"HDF5 ({err}); it has been pickled to {Path(path).name} "
+                               "instead")
+        return outcome
+
+    def _results(self, outcomes: list[CallOutcome | None]) -> Any:
+        opts = self.options
+        ok = [o if o is not None and o.ok else None for o in outcomes]
+        if opts.storage == "single":
+            return [self.results_container]
+        if opts.storage in ("hdf5", "pickle"):
+            return [o.path if o else None for o in ok]
+        if opts.result_shape is None:
+            return [o.value if o else None for o in ok]
+        shape = tuple(len(ok) if d is None else int(d) for d in opts.result_shape)
+        stacked = np.zeros(shape, dtype=np.dtype(opts.result_dtype))
+        dim = opts.result_shape.index(None)
+        extras = []
+        for i, o in enumerate(ok):
+            values = (list(o.value) if isinstance(o.value, tuple) else [o.value]) if o else None
+            if values is not None:
+                index = (slice(None),) * dim + (i,)
+                stacked[index] = values[0]
+            extras.append(tuple(values[1:]) if values is not None else None)
+        if any(o is not None and o.n_values > 1 for o in ok):
+            return [stacked, extras]
+        return [stacked]
+
+
+def _size_mb(obj: Any, depth: int = 0) -> float:
+    """Rough size of an argument in MB (arrays exactly, containers by their items)."""
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes / 1e6
+    size = sys.getsizeof(obj) / 1e6
+    if isinstance(obj, (list, tuple)) and depth < 2:
+        size += sum(_size_mb(item, depth + 1) for item in obj[:10000])
+    return size
+

@@ -1,0 +1,96 @@
+"""Worker side: run a chunk of calls of the user's function.
+
+Needs no client. Each call is run on its own: an exception is caught and returned as
+that call's outcome, so one failing call never fails the other calls of its chunk.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+import numpy as np
+
+from .arguments import assemble
+from .payloads import StorageSpec, check_shape, write_result
+
+__all__ = ["SharedCall", "CallOutcome", "run_chunk", "run_call"]
+
+
+@dataclass(frozen=True)
+class SharedCall:
+    """Everything all calls of a run share; sent to the cluster once per run."""
+
+    func_blob: bytes                 # cloudpickled function (unpickled after sys.path fix)
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    split_pos: tuple[int, ...]
+    split_kw: tuple[str, ...]
+    pass_task_id: bool
+    storage: StorageSpec
+    sys_path: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class CallOutcome:
+    """Result of one call: a file path, a value (in memory), or an error."""
+
+    index: int
+    path: str | None
+    value: Any
+    error: str | None        # formatted traceback
+    summary: str | None      # "ExcType: message"
+    warning: str | None
+    shape: tuple[int, ...] | None = None   # shape of the first return value (result_shape)
+    n_values: int = 1                      # number of return values
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@functools.lru_cache(maxsize=8)
+def _load(blob: bytes, sys_path: tuple[str, ...]) -> Callable[..., Any]:
+    # Modules importable in the caller must be importable here (attached clients).
+    for entry in sys_path:
+        if entry not in sys.path:
+            sys.path.append(entry)
+    return cloudpickle.loads(blob)
+
+
+def run_call(func: Callable[..., Any], shared: SharedCall, index: int,
+             values: Sequence[Any], catch: bool = True) -> CallOutcome:
+    """Run call ``index`` and store its result as the run's storage mode says."""
+    args, kwargs = assemble(shared.args, shared.kwargs, shared.split_pos, shared.split_kw,
+                            tuple(values))
+    if shared.pass_task_id:
+        kwargs["taskID"] = index
+    try:
+        result = func(*args, **kwargs)
+        n_values = len(result) if isinstance(result, tuple) else 1
+        shape = None
+        if shared.storage.result_shape is not None:
+            first = result[0] if isinstance(result, tuple) else result
+            check_shape(first, shared.storage.result_shape)
+            shape = np.shape(first)
+        if shared.storage.storage in ("memory", "single"):
+            return CallOutcome(index, None, result, None, None, None, shape, n_values)
+        path, warning = write_result(result, index, shared.storage)
+        return CallOutcome(index, path, None, None, None, warning, shape, n_values)
+    except Exception as err:
+        if not catch:
+            raise
+        return CallOutcome(index, None, None, traceback.format_exc(),
+                           f"{type(err).__name__}: {err}", None)
+
+
+def run_chunk(shared: SharedCall, calls: Sequence[tuple[int, Sequence[Any]]]
+              ) -> list[CallOutcome]:
+    """Run ``calls`` (pairs of call index and split values) one after the other."""
+    func = _load(shared.func_blob, shared.sys_path)
+    return [run_call(func, shared, index, values) for index, values in calls]

@@ -1,0 +1,19 @@
+"""Functions mapped by the benchmarks.
+
+They live in their own importable module (not in ``run.py``) so that dask workers and
+process-pool workers unpickle them by reference. The ACME driver imports this module too,
+so it must not import ``acme``.
+"""
+
+import time
+
+
+def f(x: float, y: float = 2) -> float:
+    """The trivial function: all measured cost is the tool's overhead."""
+    return x * y
+
+
+def nap(x: float, y: float = 0.1) -> float:
+    """Sleep ``y`` seconds: 40 calls on 2 workers ideally take 2.0 s."""
+    time.sleep(y)
+    return x
