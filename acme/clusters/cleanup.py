@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -13,6 +14,9 @@ from .detect import SLURMCommandError, run_slurm_command
 __all__ = ["cluster_cleanup", "close_cluster"]
 
 log = logging.getLogger("ACME")
+
+#: Job names :func:`~acme.clusters.slurm.slurm_cluster_setup` gives its clusters (unique).
+ACME_JOB_NAME = re.compile(r"acme-[0-9a-f]{8}")
 
 #: Seconds to wait for cancelled SLURM jobs to leave the queue.
 _CANCEL_WAIT = 30.0
@@ -28,41 +32,40 @@ def _job_ids(cluster: Any) -> list[str]:
     return ids
 
 
-def _queued(job_ids: list[str], job_name: str | None) -> list[str]:
-    """Those of ``job_ids`` (or jobs named ``job_name``) still in ``squeue``."""
-    if not job_ids and not job_name:
-        return []
-    cmd = ["squeue", "-h", "-o", "%i"]
-    if job_name:
-        cmd += ["--name", job_name]
-    out = run_slurm_command(cmd)
-    queued = {line.strip() for line in out.splitlines() if line.strip()}
-    if job_name:
-        return sorted(queued)
-    return [job_id for job_id in job_ids if job_id in queued]
+def _still_active(job_ids: list[str], job_name: str | None) -> list[str]:
+    """Those of ``job_ids`` (or jobs named ``job_name``) that are queued and not completing."""
+    out = run_slurm_command(["squeue", "-h", "-o", "%i %j %t"])
+    active = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] != "CG" and (parts[0] in job_ids or parts[1] == job_name):
+            active.append(parts[0])
+    return active
 
 
 def close_cluster(cluster: Any) -> None:
     """Close ``cluster``; for a SLURM cluster make sure none of its jobs stays queued.
 
-    dask-jobqueue cancels the jobs it knows about when the cluster closes; jobs that are
-    still in ``squeue`` afterwards (e.g. submitted while closing) are cancelled by id, or
-    by the cluster's unique job name when it has one, and waited for (bounded).
+    dask-jobqueue cancels the jobs it knows about when the cluster closes. Jobs that are
+    still pending or running afterwards (e.g. submitted while closing) are cancelled by id,
+    or by the cluster's unique job name when it has one (bounded wait). Jobs that are
+    completing (``CG``) leave the queue by themselves within seconds.
     """
     job_ids = _job_ids(cluster)
-    job_name = getattr(cluster, "_acme_job_name", None)
+    job_name = getattr(cluster, "job_name", None)
+    if not (isinstance(job_name, str) and ACME_JOB_NAME.fullmatch(job_name)):
+        job_name = None  # never cancel by a name other clusters may share
     cluster.close()
     if not job_ids and not job_name:
         return
     try:
         deadline = time.monotonic() + _CANCEL_WAIT
-        while left := _queued(job_ids, job_name):
-            # Completing (CG) jobs are gone within seconds; cancel what is still pending/running.
-            run_slurm_command(["scancel", *left])
+        while left := _still_active(job_ids, job_name):
             if time.monotonic() > deadline:
                 log.warning("SLURM jobs %s are still queued %d s after cancelling them",
                             ", ".join(left), _CANCEL_WAIT)
                 return
+            run_slurm_command(["scancel", *left])
             time.sleep(0.25)  # noqa: sleep-ok (bounded wait for the SLURM queue)
     except SLURMCommandError as exc:
         log.warning("Could not verify that SLURM jobs %s were cancelled: %s",

@@ -1,0 +1,88 @@
+"""A ``distributed.LocalCluster`` of single-threaded worker processes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import distributed
+from dask.utils import parse_bytes
+
+from . import _prompt
+
+__all__ = ["local_cluster_setup"]
+
+log = logging.getLogger("ACME")
+
+_MAIN_QUESTION = ("<local_cluster_setup> If launched from a script, did you wrap your code "
+                  "inside an `if __name__ == \"__main__\":` block? [y/N]")
+
+
+def local_cluster_setup(n_workers: int | None = None, mem_per_worker: str | None = None,
+                        interactive: bool = True) -> distributed.Client | None:
+    """Start a ``LocalCluster`` of worker processes with one thread each.
+
+    Parameters
+    ----------
+    n_workers : int, optional
+        Number of worker processes; default: one per CPU core.
+    mem_per_worker : str, optional
+        Memory limit per worker, e.g. ``"2GB"``; default: the machine's memory split
+        evenly among the workers.
+    interactive : bool
+        If True and standard input is a terminal, first ask whether the calling script
+        guards its code with ``if __name__ == "__main__":`` (worker processes re-import
+        the script); answering no (the default) starts nothing.
+
+    Returns
+    -------
+    distributed.Client or None
+        The client, or None if the user answered no.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid arguments.
+
+    Notes
+    -----
+    The dashboard uses port 8787, or a free port if that one is taken (distributed picks
+    it and warns); the link is logged.
+
+    Examples
+    --------
+    >>> client = local_cluster_setup(n_workers=2, interactive=False)  # doctest: +SKIP
+    """
+    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)):
+        raise TypeError(f"`n_workers` has to be None or an integer >= 1, not {type(n_workers)}")
+    if n_workers is not None and n_workers < 1:
+        raise ValueError(f"`n_workers` has to be None or an integer >= 1, not {n_workers}")
+    memory_limit: Any = "auto"
+    if mem_per_worker is not None:
+        if not isinstance(mem_per_worker, str):
+            raise TypeError(f"`mem_per_worker` has to be None or a string like '2GB', "
+                            f"not {type(mem_per_worker)}")
+        try:
+            memory_limit = parse_bytes(mem_per_worker)
+        except ValueError as exc:
+            raise ValueError(f"`mem_per_worker` has to be an amount of memory like '2GB', "
+                             f"not {mem_per_worker!r}") from exc
+        if memory_limit <= 0:
+            raise ValueError(f"`mem_per_worker` has to be positive, not {mem_per_worker!r}")
+    if not isinstance(interactive, bool):
+        raise TypeError(f"`interactive` has to be Boolean (True or False), not "
+                        f"{type(interactive)}")
+
+    if interactive and _prompt.stdin_is_tty():
+        answer = _prompt.ask(_MAIN_QUESTION, ["y", "yes", "n", "no"], "n")
+        if answer not in ("y", "yes"):
+            log.warning("Not starting a local cluster: put the code of your script inside "
+                        "an `if __name__ == \"__main__\":` block first.")
+            return None
+
+    cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                       processes=True, memory_limit=memory_limit)
+    client = distributed.Client(cluster)
+    log.info("Local parallel computing client ready, dashboard accessible at %s",
+             client.dashboard_link)
+    return client

@@ -1,0 +1,51 @@
+"""Shared fixtures: one real 2-worker LocalCluster for the whole session."""
+
+from __future__ import annotations
+
+import logging
+
+import distributed
+import pytest
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def client(cluster):
+    """A client on the session cluster; the default client for the test's duration."""
+    with distributed.Client(cluster, set_as_default=True) as client:
+        yield client
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def messages(self, level: int = logging.DEBUG) -> list[str]:
+        return [r.getMessage() for r in self.records if r.levelno >= level]
+
+
+@pytest.fixture
+def acme_log():
+    """Records everything logged on the "ACME" logger during a test."""
+    handler = _Records()
+    logger = logging.getLogger("ACME")
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run the test inside a fresh temporary working directory."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

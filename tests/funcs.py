@@ -1,0 +1,53 @@
+"""Functions mapped in the tests (importable by the workers)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+
+def f(x, y, z=3):
+    return (x + y) * z
+
+
+def ident(x):
+    return x
+
+
+def fails_at(x, bad=(3, 57)):
+    if x in bad:
+        raise ValueError(f"boom {x}")
+    return x
+
+
+def with_task_id(x, taskID=None):
+    return x, taskID
+
+
+def no_positional(*, scale=2):
+    return scale
+
+
+def star(x, *args, **kwargs):
+    return x + sum(args) + sum(kwargs.values())
+
+
+def kwonly(x, *, k):
+    return x * k
+
+
+def shape_of(a):
+    return np.asarray(np.shape(a))
+
+
+def pid(x):
+    return os.getpid()
+
+
+def rand1(x):
+    return x * np.random.default_rng().random()
+
+
+def array_sum(x, arr):
+    return float(x + arr.sum())

@@ -1,0 +1,143 @@
+"""Argument distribution: pure planning, no cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from acme.arguments import plan_calls
+from funcs import f, kwonly, no_positional, star, with_task_id
+
+
+def calls(plan):
+    return [plan.arguments(i) for i in range(plan.n_calls)]
+
+
+def test_walkthrough_split_and_broadcast():
+    plan = plan_calls(f, ([2, 4, 6, 8], 4), {})
+    assert plan.n_calls == 4
+    assert calls(plan) == [([x, 4], {}) for x in (2, 4, 6, 8)]
+
+
+def test_positional_given_by_name_moves_to_its_slot():
+    plan = plan_calls(f, ([2, 4],), {"y": 1})
+    assert calls(plan) == [([2, 1], {}), ([4, 1], {})]
+
+
+def test_defaulted_parameter_given_positionally():
+    plan = plan_calls(f, ([1, 2], 3, [10, 20]), {})
+    assert calls(plan) == [([1, 3, 10], {}), ([2, 3, 20], {})]
+
+
+def test_keyword_list_is_split():
+    plan = plan_calls(f, (1, 2), {"z": [5, 6, 7]})
+    assert [c[1]["z"] for c in calls(plan)] == [5, 6, 7]
+
+
+def test_too_few_positional_arguments():
+    with pytest.raises(ValueError, match=r"<ParallelMap> f expects 2 positional arguments "
+                                         r"\('x', 'y'\), found 1"):
+        plan_calls(f, ([1, 2],), {})
+
+
+def test_unknown_keyword_is_a_type_error_naming_it():
+    with pytest.raises(TypeError) as err:
+        plan_calls(f, ([1, 2], 3), {"z": 1, "w": 2})
+    assert "accepts at maximum 1 keyword arguments ('z',), found 2" in str(err.value)
+    assert "'w'" in str(err.value)
+
+
+def test_too_many_positional_arguments():
+    with pytest.raises(ValueError, match="expects at most 3 positional arguments"):
+        plan_calls(f, ([1, 2], 3, 4, 5), {})
+
+
+def test_ambiguous_distribution_message():
+    with pytest.raises(ValueError) as err:
+        plan_calls(f, ([2, 4, 6, 8], np.ones(3)), {})
+    assert ("automatic input distribution failed: found 2 objects containing 3 to 4 "
+            "elements. Please specify `n_inputs` manually.") in str(err.value)
+
+
+def test_scalars_only_need_n_inputs():
+    with pytest.raises(ValueError, match="found 0 objects containing 0 to 0 elements"):
+        plan_calls(f, (1, 2), {})
+
+
+def test_n_inputs_not_matching_any_argument():
+    with pytest.raises(ValueError, match="No object has required length of 3 matching "
+                                         "`n_inputs`"):
+        plan_calls(f, ([1, 2], [1, 2, 3, 4]), {}, n_inputs=3)
+
+
+def test_n_inputs_override_broadcasts_other_lengths():
+    y = np.ones(3) * 4
+    plan = plan_calls(f, ([2, 4, 6, 8], y), {}, n_inputs=4)
+    assert plan.n_calls == 4
+    for i, (args, _) in enumerate(calls(plan)):
+        assert args[0] == [2, 4, 6, 8][i]
+        assert args[1] is y
+
+
+def test_repetition_with_n_inputs():
+    plan = plan_calls(f, (2, 3), {}, n_inputs=4)
+    assert calls(plan) == [([2, 3], {})] * 4
+
+
+@pytest.mark.parametrize("shape", [(5,), (5, 1), (1, 5)])
+def test_column_and_row_vectors_split_alike(shape):
+    arr = np.arange(5.0).reshape(shape)
+    plan = plan_calls(f, (arr, 1), {})
+    assert plan.n_calls == 5
+    values = [np.ravel(c[0][0]) for c in calls(plan)]
+    assert [v.tolist() for v in values] == [[float(i)] for i in range(5)]
+
+
+def test_strings_dicts_and_2d_arrays_are_broadcast():
+    d = {"a": 1}
+    arr = np.ones((3, 3))
+    plan = plan_calls(star, ([1, 2], "abc", d, arr), {})
+    for args, _ in calls(plan):
+        assert args[1] == "abc" and args[2] is d and args[3] is arr
+
+
+def test_var_positional_and_var_keyword_functions():
+    plan = plan_calls(star, ([1, 2], 10), {"extra": 5, "more": [1, 2]})
+    assert plan.n_calls == 2
+    assert [star(*a, **k) for a, k in calls(plan)] == [17, 19]
+
+
+def test_keyword_only_parameter():
+    plan = plan_calls(kwonly, ([1, 2, 3],), {"k": 2})
+    assert [kwonly(*a, **k) for a, k in calls(plan)] == [2, 4, 6]
+    with pytest.raises(ValueError, match=r"keyword-only argument\(s\) \('k',\)"):
+        plan_calls(kwonly, ([1, 2, 3],), {})
+
+
+def test_function_without_positional_parameters_runs_n_inputs_times():
+    plan = plan_calls(no_positional, (), {}, n_inputs=3)
+    assert plan.n_calls == 3
+
+
+def test_task_id_is_detected_and_reserved():
+    assert plan_calls(with_task_id, ([1, 2],), {}).pass_task_id
+    assert not plan_calls(f, ([1, 2], 3), {}).pass_task_id
+    with pytest.raises(ValueError, match="`taskID` is set by ParallelMap"):
+        plan_calls(with_task_id, ([1, 2],), {"taskID": [0, 1]})
+
+
+def test_range_is_split():
+    plan = plan_calls(f, (range(3), 1), {})
+    assert [c[0][0] for c in calls(plan)] == [0, 1, 2]
+
+
+def test_not_callable():
+    with pytest.raises(TypeError, match="first input has to be a callable function"):
+        plan_calls(3, ([1],), {})
+
+
+@pytest.mark.parametrize("bad, exc", [(0, ValueError), (-2, ValueError), ("all", ValueError),
+                                      (2.5, ValueError), (True, TypeError), ([3], TypeError)])
+def test_bad_n_inputs(bad, exc):
+    with pytest.raises(exc, match="n_inputs"):
+        plan_calls(f, ([1, 2], 3), {}, n_inputs=bad)

@@ -1,0 +1,235 @@
+"""ParallelMap end to end on a real LocalCluster: ACME user-guide examples, failures,
+client reuse and hygiene."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import distributed
+import h5py
+import numpy as np
+import pytest
+
+import acme
+from acme import ParallelMap, ParallelMapError
+from funcs import f, fails_at, ident, no_positional, rand1, with_task_id
+
+
+def test_walkthrough_default_storage(in_tmp, client):
+    with ParallelMap(f, [2, 4, 6, 8], 4) as pmap:
+        results = pmap.compute()
+    out = in_tmp / os.listdir(in_tmp)[0]
+    assert acme.outputs.AUTO_DIR_PATTERN.match(out.name)
+    assert results == [str(out / "f_payload" / f"f_{i}.h5") for i in range(4)]
+    assert pmap.results_container == str(out / "f.h5")
+    entries = sorted(os.listdir(out))
+    assert entries[:2] == ["ACME_f_" + entries[0][7:], "f.h5"] or len(entries) == 3
+    assert {"f.h5", "f_payload"} <= set(entries) and len(entries) == 3
+    assert sorted(os.listdir(out / "f_payload")) == [f"f_{i}.h5" for i in range(4)]
+    with h5py.File(pmap.results_container, "r") as h5f:
+        assert sorted(h5f.keys()) == [f"comp_{i}" for i in range(4)]
+        values = [h5f[f"comp_{i}"]["result_0"][()] for i in range(4)]
+        link = h5f.get("comp_0", getlink=True)
+        assert isinstance(link, h5py.ExternalLink) and link.filename == "f_payload/f_0.h5"
+    assert [v.tolist() for v in values] == [[18], [24], [30], [36]]
+
+
+def test_output_dir(tmp_path, client):
+    target = tmp_path / "folder"
+    with ParallelMap(f, [2, 4, 6, 8], 4, output_dir=str(target)) as pmap:
+        results = pmap.compute()
+    assert results == [str(target / "f_payload" / f"f_{i}.h5") for i in range(4)]
+    assert pmap.results_container == str(target / "f.h5")
+
+
+def test_in_memory(in_tmp, client):
+    with ParallelMap(f, [2, 4, 6, 8], 4, write_worker_results=False) as pmap:
+        assert pmap.compute() == [18, 24, 30, 36]
+    assert os.listdir(in_tmp) == []
+
+
+def test_n_inputs_override(in_tmp, client):
+    y = np.ones((3,)) * 4
+    with pytest.raises(ValueError, match="found 2 objects containing 3 to 4 elements"):
+        ParallelMap(f, [2, 4, 6, 8], y)
+    with ParallelMap(f, [2, 4, 6, 8], y, n_inputs=4, write_worker_results=False) as pmap:
+        results = pmap.compute()
+    assert [r.tolist() for r in results] == [[v] * 3 for v in (18.0, 24.0, 30.0, 36.0)]
+
+
+def test_repetition(in_tmp, client):
+    with ParallelMap(f, 2, 3, n_inputs=4, write_worker_results=False) as pmap:
+        assert pmap.compute() == [15, 15, 15, 15]
+
+
+def test_identical_calls_all_run(in_tmp, client):
+    with ParallelMap(rand1, 3.0, n_inputs=10, write_worker_results=False) as pmap:
+        results = pmap.compute()
+    assert len(set(results)) == 10  # ten executions, not one deduplicated task
+
+
+@pytest.mark.parametrize("write", [True, False])
+@pytest.mark.parametrize("debug", [False, True])
+def test_task_id_reaches_the_function(in_tmp, client, write, debug):
+    with ParallelMap(with_task_id, [10, 20, 30], write_worker_results=write) as pmap:
+        results = pmap.compute(debug=debug)
+    if write:
+        with h5py.File(pmap.results_container, "r") as h5f:
+            values = [h5f[f"comp_{i}/result_0"][()].tolist() for i in range(3)]
+    else:
+        values = [list(r) for r in results]
+    assert values == [[10, 0], [20, 1], [30, 2]]
+
+
+def test_function_without_positional_parameters(in_tmp, client):
+    with ParallelMap(no_positional, n_inputs=3, scale=5, write_worker_results=False) as pmap:
+        assert pmap.compute() == [5, 5, 5]
+
+
+def test_back_to_back_runs_on_one_client_with_broadcast_arrays(in_tmp, client):
+    arr = np.arange(1000.0).reshape(10, 100)  # 2-D: broadcast
+    for run in range(20):
+        with ParallelMap(acme_sum, list(range(8)), arr, write_worker_results=False,
+                         verbose=False) as pmap:
+            assert pmap.compute() == [float(x + arr.sum()) for x in range(8)]
+    assert client.status == "running"
+
+
+def acme_sum(x, arr):
+    return float(x + arr.sum())
+
+
+def test_failing_calls_do_not_sink_the_run(in_tmp, client):
+    with pytest.raises(ParallelMapError) as info:
+        with ParallelMap(fails_at, list(range(100)), verbose=False) as pmap:
+            pmap.compute()
+    err = info.value
+    assert isinstance(err, RuntimeError)
+    msg = str(err)
+    assert msg.startswith("Parallel computation failed: 2/100 tasks failed")
+    assert "task ids: 3, 57" in msg
+    assert "ValueError: boom 3" in msg and "raise ValueError" in msg  # original traceback
+    assert sorted(err.failed) == [3, 57]
+    assert "boom 57" in err.failed[57]
+    payload = os.path.join(os.path.dirname(pmap.results_container), "fails_at_payload")
+    files = sorted(os.listdir(payload))
+    assert len(files) == 98 and "fails_at_3.h5" not in files and "fails_at_57.h5" not in files
+    assert err.results[3] is None and err.results[57] is None
+    assert err.results[4] == os.path.join(payload, "fails_at_4.h5")
+    with h5py.File(pmap.results_container, "r") as h5f:
+        assert len(h5f.keys()) == 98
+        assert all(h5f[f"comp_{i}/result_0"][()][0] == i for i in range(100) if i not in (3, 57))
+
+
+def test_many_failures_are_summarised(in_tmp, client):
+    with pytest.raises(ParallelMapError) as info:
+        with ParallelMap(fails_at, list(range(30)), bad=list(range(20)), n_inputs=30,
+                         write_worker_results=False, verbose=False) as pmap:
+            pmap.compute()
+    assert "task ids: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 10 more" in str(info.value)
+    assert info.value.results[20:] == list(range(20, 30))
+
+
+def test_failure_traceback_goes_to_the_log_file(in_tmp, client):
+    with pytest.raises(ParallelMapError):
+        with ParallelMap(fails_at, list(range(6)), verbose=False) as pmap:
+            pmap.compute()
+    out = os.path.dirname(pmap.results_container)
+    [logname] = [n for n in os.listdir(out) if n.endswith(".log")]
+    text = open(os.path.join(out, logname)).read()
+    assert "Task 3 failed: ValueError: boom 3" in text
+    assert 'raise ValueError(f"boom {x}")' in text
+
+
+def test_attached_client_stays_running(in_tmp, client, acme_log):
+    with ParallelMap(ident, [1, 2], write_worker_results=False) as pmap:
+        pmap.compute()
+    assert client.status == "running"
+    assert any(m.startswith("Attaching to parallel computing client") for m in acme_log.messages())
+
+
+def test_compute_without_with(in_tmp, client):
+    pmap = ParallelMap(f, [2, 4], 1, write_worker_results=False)
+    assert pmap.compute() == [9, 15]
+    with pytest.raises(RuntimeError, match="compute\\(\\) already ran"):
+        pmap.compute()
+
+
+@pytest.fixture
+def no_slurm(monkeypatch):
+    """This machine may run a test SLURM; these tests are about machines without one."""
+    monkeypatch.setattr("acme.clusters.detect.slurm_available", lambda: False)
+
+
+def _no_default_client():
+    with pytest.raises(ValueError):
+        distributed.get_client()
+    return True
+
+
+def test_starts_and_stops_a_local_cluster(in_tmp, no_slurm, acme_log):
+    with ParallelMap(ident, [1, 2, 3], n_workers=2, write_worker_results=False) as pmap:
+        assert pmap.compute() == [1, 2, 3]
+        started = distributed.get_client()
+        assert len(started.nthreads()) == 2
+    assert started.status == "closed"
+    assert _no_default_client()
+    assert any("dashboard accessible at http" in m for m in acme_log.messages())
+
+
+def test_stop_client_false_keeps_the_cluster_for_the_next_run(in_tmp, no_slurm):
+    with ParallelMap(ident, [1, 2], n_workers=1, stop_client=False,
+                     write_worker_results=False) as pmap:
+        pmap.compute()
+    kept = distributed.get_client()
+    try:
+        with ParallelMap(ident, [3, 4], write_worker_results=False) as pmap:
+            assert pmap.compute() == [3, 4]
+        assert kept.status == "running"
+    finally:
+        cluster = kept.cluster
+        kept.close()
+        cluster.close()
+
+
+def test_exception_inside_with_stops_the_cluster_it_started(in_tmp, no_slurm):
+    with pytest.raises(KeyError):
+        with ParallelMap(ident, [1, 2], n_workers=1, stop_client=False,
+                         write_worker_results=False) as pmap:
+            pmap.compute()
+            started = distributed.get_client()
+            raise KeyError("user code failed")
+    assert started.status == "closed"
+    assert _no_default_client()
+
+
+def test_client_without_workers_is_not_reused(in_tmp):
+    with distributed.LocalCluster(n_workers=0, dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as dead:
+        with pytest.raises(RuntimeError, match="no active workers found"):
+            with ParallelMap(ident, [1, 2], write_worker_results=False) as pmap:
+                pmap.compute()
+        assert dead.status == "running"  # not ours to close
+
+
+def test_import_changes_nothing_global():
+    code = ("import sys, logging; hook = sys.excepthook; import acme; "
+            "assert sys.excepthook is hook; "
+            "hs = logging.getLogger('ACME').handlers; "
+            "assert [type(h).__name__ for h in hs] == ['NullHandler'], hs; "
+            "assert logging.getLogger().handlers == []; "
+            "assert 'dask_jobqueue' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_logger_is_restored_after_a_run(in_tmp, client):
+    import logging
+    logger = logging.getLogger("ACME")
+    before = (logger.level, list(logger.handlers), logger.propagate)
+    with ParallelMap(ident, [1, 2], verbose=True, write_worker_results=False) as pmap:
+        assert logger.level == logging.DEBUG
+        pmap.compute()
+    assert (logger.level, list(logger.handlers), logger.propagate) == before
