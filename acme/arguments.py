@@ -62,10 +62,10 @@ def assemble(args: tuple[Any, ...], kwargs: dict[str, Any], split_pos: tuple[int
              ) -> tuple[list[Any], dict[str, Any]]:
     """Fill the split placeholders of ``args``/``kwargs`` with one call's ``values``."""
     call_args = list(args)
-    for pos, value in zip(split_pos, values):
+    for pos, value in zip(split_pos, values, strict=False):
         call_args[pos] = value
     call_kwargs = dict(kwargs)
-    for name, value in zip(split_kw, values[len(split_pos):]):
+    for name, value in zip(split_kw, values[len(split_pos):], strict=False):
         call_kwargs[name] = value
     return call_args, call_kwargs
 

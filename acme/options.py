@@ -65,7 +65,7 @@ def check_bool(value: Any, name: str) -> bool:
 
 def check_int(value: Any, name: str, minimum: int = 0) -> int:
     """Return ``value`` as int if it is an integer ``>= minimum`` (bools are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Number):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` has to be a scalar, not {type(value)}")
     if not isinstance(value, numbers.Integral) and not float(value).is_integer():
         raise ValueError(f"`{name}` has to be an integer between {minimum} and inf, "
@@ -73,7 +73,7 @@ def check_int(value: Any, name: str, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"`{name}` has to be an integer between {minimum} and inf, "
                          f"not {value}")
-    return int(value)
+    return int(value)  # type: ignore[call-overload]
 
 
 def _check_result_shape(shape: Any, write_worker_results: bool, write_pickle: bool

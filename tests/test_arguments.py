@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from funcs import f, kwonly, no_positional, star, with_task_id
 
 from acme.arguments import plan_calls
-from funcs import f, kwonly, no_positional, star, with_task_id
 
 
 def calls(plan):

@@ -8,9 +8,9 @@ import os
 import distributed
 import numpy as np
 import pytest
+from funcs import f
 
 from acme import ParallelMap
-from funcs import f
 
 BAD = [
     ("write_worker_results", "yes", TypeError, "`write_worker_results` has to be `True` or `False`"),

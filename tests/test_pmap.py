@@ -11,10 +11,10 @@ import distributed
 import h5py
 import numpy as np
 import pytest
+from funcs import f, fails_at, ident, no_positional, rand1, with_task_id
 
 import acme
 from acme import ParallelMap, ParallelMapError
-from funcs import f, fails_at, ident, no_positional, rand1, with_task_id
 
 
 def test_walkthrough_default_storage(in_tmp, client):
@@ -90,7 +90,7 @@ def test_function_without_positional_parameters(in_tmp, client):
 
 def test_back_to_back_runs_on_one_client_with_broadcast_arrays(in_tmp, client):
     arr = np.arange(1000.0).reshape(10, 100)  # 2-D: broadcast
-    for run in range(20):
+    for _ in range(20):
         with ParallelMap(acme_sum, list(range(8)), arr, write_worker_results=False,
                          verbose=False) as pmap:
             assert pmap.compute() == [float(x + arr.sum()) for x in range(8)]
