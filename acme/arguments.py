@@ -99,6 +99,11 @@ def _signature(func: Callable[..., Any]) -> inspect.Signature:
             inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD)])
 
 
+def _names(names: list[str] | tuple[str, ...]) -> str:
+    """ACME's rendering of parameter names: ('x', 'y') and ('z') for one."""
+    return "(" + ", ".join(repr(n) for n in names) + ")"
+
+
 def _func_name(func: Callable[..., Any]) -> str:
     return getattr(func, "__name__", type(func).__name__)
 
@@ -140,7 +145,7 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     if unknown:
         raise TypeError(
             f"{_PREFIX} {name} accepts at maximum {len(keyword_names)} keyword arguments "
-            f"{tuple(keyword_names)}, found {len(kwargs)}: unexpected keyword argument "
+            f"{_names(keyword_names)}, found {len(kwargs)}: unexpected keyword argument "
             f"{unknown[0]!r}")
     clash = [p.name for p in positional[:len(args_list)] if p.name in kwargs]
     if clash:
@@ -150,13 +155,13 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     req_names = tuple(p.name for p in required)
     if len(args_list) < len(required):
         raise ValueError(f"{_PREFIX} {name} expects {len(required)} positional arguments "
-                         f"{req_names}, found {len(args_list)}")
+                         f"{_names(req_names)}, found {len(args_list)}")
     if len(args_list) > len(positional) and not var_pos:
         raise ValueError(f"{_PREFIX} {name} expects at most {len(positional)} positional "
-                         f"arguments {tuple(p.name for p in positional)}, found {len(args_list)}")
+                         f"arguments {_names([p.name for p in positional])}, found {len(args_list)}")
     if missing_kwonly:
         raise ValueError(f"{_PREFIX} {name} expects the keyword-only argument(s) "
-                         f"{tuple(missing_kwonly)}, found none")
+                         f"{_names(missing_kwonly)}, found none")
 
     notes = []
     if any(callable(arg) and not isinstance(arg, type) for arg in args_list):

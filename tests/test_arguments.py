@@ -43,7 +43,7 @@ def test_too_few_positional_arguments():
 def test_unknown_keyword_is_a_type_error_naming_it():
     with pytest.raises(TypeError) as err:
         plan_calls(f, ([1, 2], 3), {"z": 1, "w": 2})
-    assert "accepts at maximum 1 keyword arguments ('z',), found 2" in str(err.value)
+    assert "accepts at maximum 1 keyword arguments ('z'), found 2" in str(err.value)
     assert "'w'" in str(err.value)
 
 
@@ -110,7 +110,7 @@ def test_var_positional_and_var_keyword_functions():
 def test_keyword_only_parameter():
     plan = plan_calls(kwonly, ([1, 2, 3],), {"k": 2})
     assert [kwonly(*a, **k) for a, k in calls(plan)] == [2, 4, 6]
-    with pytest.raises(ValueError, match=r"keyword-only argument\(s\) \('k',\)"):
+    with pytest.raises(ValueError, match=r"keyword-only argument\(s\) \('k'\)"):
         plan_calls(kwonly, ([1, 2, 3],), {})
 
 
