@@ -25,8 +25,8 @@ class ParallelMapError(RuntimeError):
         Task id (0-based call index) -> formatted traceback of that call's exception.
     results : list
         What :meth:`ParallelMap.compute` would have returned, with ``None`` at the
-        positions of failed calls (for ``result_shape`` in memory: the stacked array,
-        whose failed slots hold the dtype's zero).
+        positions of failed calls (for ``result_shape`` in memory: ``[array]`` or
+        ``[array, extras]``, whose failed slots hold zeros and ``None``).
     """
 
     def __init__(self, failed: dict[int, str], n_calls: int, results: Any,
