@@ -22,6 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .log import get_logger
 from .outputs import atomic_path, publish
 from .payloads import hdf5_datasets
 from .tasks import CallOutcome
@@ -37,47 +38,52 @@ def _final_shape(result_shape: tuple[float | None, ...], n_calls: int,
     for outcome in outcomes:
         if outcome.shape is not None:
             extents = [max(e, s) if d == np.inf else e
-                       for e, s, d in zip(extents, outcome.shape, inner)]
+                       for e, s, d in zip(extents, outcome.shape, inner, strict=True)]
     it = iter(extents)
     shape = tuple(n_calls if d is None else next(it) for d in result_shape)
-    maxshape = tuple(None if d == np.inf else s for d, s in zip(result_shape, shape))
+    maxshape = tuple(None if d == np.inf else s for d, s in zip(result_shape, shape, strict=True))
     return shape, maxshape
 
 
 def _slot(result_shape: tuple[float | None, ...], index: int, part: tuple[int, ...]
           ) -> tuple[Any, ...]:
+    """Where call ``index``'s result of shape ``part`` goes in the stacked dataset."""
     it = iter(part)
     return tuple(index if d is None else slice(0, next(it)) for d in result_shape)
+
+
+def _zero(dtype: np.dtype) -> np.ndarray:
+    # A fill value of the dataset's own type (a plain 0 cannot be converted to complex).
+    return np.zeros((), dtype=dtype)
 
 
 def build_link_container(container: Path, payload_dir: Path, outcomes: list[CallOutcome | None],
                          result_shape: tuple[float | None, ...] | None, result_dtype: str
                          ) -> None:
     """Write the container of a run with HDF5 payloads (see module docstring)."""
-    linked = [o for o in outcomes if o is not None and o.ok and o.path
-              and o.path.endswith(".h5")]
     rel_dir = os.path.relpath(payload_dir, container.parent)
+    # (outcome, payload path relative to the container) of every call with an HDF5 payload
+    linked = [(o, f"{rel_dir}/{os.path.basename(o.path)}") for o in outcomes
+              if o is not None and o.ok and o.path is not None and o.path.endswith(".h5")]
     tmp = atomic_path(container)
     try:
         with h5py.File(tmp, "w", libver="latest") as h5f:
             if result_shape is None:
-                for o in linked:
-                    h5f[f"comp_{o.index}"] = h5py.ExternalLink(
-                        f"{rel_dir}/{os.path.basename(o.path)}", "/")
+                for o, rel in linked:
+                    h5f[f"comp_{o.index}"] = h5py.ExternalLink(rel, "/")
             else:
-                shape, maxshape = _final_shape(result_shape, len(outcomes), linked)
-                layout = h5py.VirtualLayout(shape=shape, dtype=np.dtype(result_dtype),
-                                            maxshape=maxshape)
-                for o in linked:
-                    rel = f"{rel_dir}/{os.path.basename(o.path)}"
+                dtype = np.dtype(result_dtype)
+                shape, maxshape = _final_shape(result_shape, len(outcomes),
+                                               [o for o, _ in linked])
+                layout = h5py.VirtualLayout(shape=shape, dtype=dtype, maxshape=maxshape)
+                for o, rel in linked:
                     part = tuple(o.shape or ())
                     layout[_slot(result_shape, o.index, part)] = h5py.VirtualSource(
                         rel, "result_0", shape=part)
-                h5f.create_virtual_dataset("result_0", layout, fillvalue=0)
-                for o in linked:
+                h5f.create_virtual_dataset("result_0", layout, fillvalue=_zero(dtype))
+                for o, rel in linked:
                     if o.n_values > 1:
                         group = h5f.create_group(f"comp_{o.index}")
-                        rel = f"{rel_dir}/{os.path.basename(o.path)}"
                         for k in range(1, o.n_values):
                             group[f"result_{k}"] = h5py.ExternalLink(rel, f"/result_{k}")
         publish(tmp, container)
@@ -87,52 +93,74 @@ def build_link_container(container: Path, payload_dir: Path, outcomes: list[Call
 
 
 class SingleFileWriter:
-    """Writes each call's result into the one container as outcomes arrive."""
+    """Writes each call's result into the one container as outcomes arrive.
+
+    Only the client process writes, one outcome at a time, so there is no lock and
+    no concurrent writer. A value HDF5 cannot hold raises ``TypeError`` before the
+    file is touched (the caller pickles it instead); any other error is a real write
+    error and propagates unchanged. After such an error :meth:`close` neither raises
+    (which would hide the original error) nor publishes the incomplete file, which may
+    well be unreadable (e.g. after a full disk): it keeps its temporary name, and a
+    warning says where.
+    """
 
     def __init__(self, container: Path, n_calls: int,
                  result_shape: tuple[float | None, ...] | None, result_dtype: str) -> None:
         self.container = container
         self.result_shape = result_shape
+        self.failed = False
         self._tmp = atomic_path(container)
         self._h5 = h5py.File(self._tmp, "w")
         self._data = None
         if result_shape is not None:
+            dtype = np.dtype(result_dtype)
             shape, maxshape = _final_shape(result_shape, n_calls, [])
             unlimited = any(m is None for m in maxshape)
             self._data = self._h5.create_dataset(
-                "result_0", shape=shape, maxshape=maxshape, dtype=np.dtype(result_dtype),
-                chunks=True if unlimited else None, fillvalue=0)
+                "result_0", shape=shape, maxshape=maxshape, dtype=dtype,
+                chunks=True if unlimited else None, fillvalue=_zero(dtype))
 
     def write(self, outcome: CallOutcome) -> None:
-        """Store one successful call's value (an unstorable value raises TypeError)."""
-        value = outcome.value
-        if self._data is None or self.result_shape is None:
-            datasets = hdf5_datasets(value, shaped=False)
-            group = self._h5.create_group(f"comp_{outcome.index}")
-            try:
+        """Store one successful call's value.
+
+        Raises ``TypeError`` (file untouched) if HDF5 cannot hold the value.
+        """
+        shaped = self._data is not None
+        datasets = hdf5_datasets(outcome.value, shaped=shaped)
+        first = datasets.pop("result_0", None) if shaped else None
+        try:
+            if datasets or not shaped:
+                group = self._h5.create_group(f"comp_{outcome.index}")
                 for name, data in datasets.items():
                     group.create_dataset(name, data=data)
-            except TypeError:
-                del self._h5[f"comp_{outcome.index}"]
-                raise
-            return
-        values = list(value) if isinstance(value, tuple) else [value]
-        first = np.asarray(values[0])
-        grow = [max(cur, new) if m is None else cur for cur, new, m in
-                zip(self._data.shape, _embed(self.result_shape, first.shape), self._data.maxshape)]
-        if tuple(grow) != self._data.shape:
-            self._data.resize(tuple(grow))
-        self._data[_slot(self.result_shape, outcome.index, first.shape)] = first
-        if len(values) > 1:
-            group = self._h5.create_group(f"comp_{outcome.index}")
-            for k, extra in enumerate(values[1:], start=1):
-                data = hdf5_datasets(extra, shaped=True)["result_0"]
-                group.create_dataset(f"result_{k}", data=data)
+            if first is not None:
+                self._store_first(outcome.index, first)
+        except BaseException:
+            self.failed = True
+            raise
+
+    def _store_first(self, index: int, first: np.ndarray) -> None:
+        assert self._data is not None and self.result_shape is not None
+        grow = tuple(max(cur, new) if m is None else cur for cur, new, m in
+                     zip(self._data.shape, _embed(self.result_shape, first.shape),
+                         self._data.maxshape, strict=True))
+        if grow != self._data.shape:
+            self._data.resize(grow)
+        self._data[_slot(self.result_shape, index, first.shape)] = first
 
     def close(self) -> None:
-        """Finish the file and move it to its final name (also after a failure)."""
-        self._h5.close()
-        publish(self._tmp, self.container)
+        """Finish the file and move it to its final name (also after a failed call)."""
+        if not self.failed:
+            self._h5.close()
+            publish(self._tmp, self.container)
+            return
+        try:
+            self._h5.close()
+        except Exception:
+            pass  # the write error that got us here is the one that counts
+        get_logger().warning(
+            "Writing to the results container failed; the incomplete file is left as %s "
+            "(not renamed to %s; it may be unreadable)", self._tmp, self.container.name)
 
 
 def _embed(result_shape: tuple[float | None, ...], part: tuple[int, ...]) -> tuple[int, ...]:

@@ -2,6 +2,12 @@
 
 Every file is written under a temporary name and renamed when complete, so a payload
 that exists is always whole, and a call only ever writes its own file names.
+
+A return value is turned into HDF5 datasets in two steps: :func:`hdf5_datasets` first
+converts every value to an array HDF5 can hold (or raises ``TypeError`` naming the value
+that has no HDF5 form), and only then is a file opened. So emergency pickling is
+triggered by unstorable values only, never by an I/O error, and no half-written HDF5
+file is ever left behind.
 """
 
 from __future__ import annotations
@@ -18,11 +24,19 @@ import numpy as np
 
 from .outputs import atomic_path, publish
 
-__all__ = ["StorageSpec", "write_result", "hdf5_datasets", "check_shape", "ResultShapeError"]
+__all__ = ["StorageSpec", "write_result", "write_pickle", "pickled_warning", "hdf5_datasets",
+           "to_dataset", "check_shape", "ResultShapeError", "ResultTypeError"]
+
+#: dtype kinds that fit a numeric ``result_shape`` dataset (bool, int, uint, float, complex).
+_NUMERIC_KINDS = "biufc"
 
 
 class ResultShapeError(ValueError):
     """A result does not fit ``result_shape``."""
+
+
+class ResultTypeError(TypeError):
+    """A result cannot be stored in the numeric ``result_shape`` dataset (e.g. a string)."""
 
 
 @dataclass(frozen=True)
@@ -45,42 +59,81 @@ def _is_scalar(value: Any) -> bool:
     return isinstance(value, (numbers.Number, np.number, np.bool_)) and not isinstance(value, bool)
 
 
-def _as_hdf5(value: Any) -> Any:
-    """Values h5py would reject but that have an obvious HDF5 form."""
+def _no_hdf5(value: Any, why: str) -> TypeError:
+    return TypeError(f"a return value of type {type(value).__name__} has no HDF5 "
+                     f"equivalent ({why})")
+
+
+def to_dataset(value: Any) -> np.ndarray:
+    """One return value as an array h5py can write.
+
+    Strings (also lists and arrays of strings) become variable-length UTF-8 strings,
+    which h5py reads back as ``bytes``. Anything else HDF5 cannot hold (dicts, ``None``,
+    object arrays, ragged nesting, sparse matrices, custom classes) raises ``TypeError``.
+    """
     if isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
         return np.array(value, dtype=h5py.string_dtype())
-    if isinstance(value, np.ndarray) and value.dtype.kind == "U":
-        return value.astype(h5py.string_dtype())
-    return value
+    try:
+        array = np.asarray(value)
+    except ValueError as err:        # ragged nested sequences
+        raise _no_hdf5(value, str(err)) from None
+    if array.dtype.kind == "U":
+        return array.astype(h5py.string_dtype())
+    if array.dtype.kind == "O":
+        if array.size and all(isinstance(item, str) for item in array.flat):
+            return array.astype(h5py.string_dtype())
+        raise _no_hdf5(value, "it is stored as a NumPy object array")
+    try:
+        h5py.h5t.py_create(array.dtype, logical=True)
+    except TypeError as err:
+        raise _no_hdf5(value, str(err)) from None
+    return array
 
 
-def hdf5_datasets(result: Any, shaped: bool) -> dict[str, Any]:
+def hdf5_datasets(result: Any, shaped: bool) -> dict[str, np.ndarray]:
     """ACME's write rule: which datasets a return value becomes.
 
-    A non-tuple return is one value. Without ``result_shape``, values that are all numbers
-    (or all strings) are stored together as one vector ``result_0`` (so a scalar 18 reads
-    back as ``[18]``); otherwise each value ``k`` becomes ``result_<k>``.
+    A tuple holds several return values (without ``result_shape`` also a list, as in
+    ACME); anything else is one value. Without ``result_shape``, values that are all
+    numbers (or all strings) are stored together as one vector ``result_0`` (so a scalar
+    18 reads back as ``[18]``); otherwise, and always with ``result_shape``, each value
+    ``k`` becomes its own dataset ``result_<k>``. ``None`` gives no dataset at all.
+
+    Raises ``TypeError`` if a value has no HDF5 form (see :func:`to_dataset`).
     """
-    values = list(result) if isinstance(result, (list, tuple)) else [result]
     if result is None:
         return {}
+    several = isinstance(result, tuple) or (not shaped and isinstance(result, list))
+    values = list(result) if several else [result]
     if not shaped and values and (all(_is_scalar(v) for v in values)
                                   or all(isinstance(v, str) for v in values)):
-        return {"result_0": _as_hdf5(values) if isinstance(values[0], str) else
-                np.asarray(values)}
-    return {f"result_{k}": _as_hdf5(v) for k, v in enumerate(values)}
+        return {"result_0": to_dataset(values)}
+    return {f"result_{k}": to_dataset(v) for k, v in enumerate(values)}
 
 
 def check_shape(value: Any, result_shape: tuple[float | None, ...]) -> None:
-    """Raise :class:`ResultShapeError` unless ``value`` fits one slot of ``result_shape``."""
+    """Raise unless ``value`` fits one slot of the ``result_shape`` dataset.
+
+    :class:`ResultTypeError` if it is not numeric (a string, dict, object array, ...),
+    :class:`ResultShapeError` if its shape is not ``result_shape`` without the stacking
+    dimension (an ``np.inf`` dimension takes any extent). Never truncated or padded.
+    """
+    try:
+        array = np.asarray(value)
+    except ValueError:
+        array = np.empty(0, dtype=object)
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        raise ResultTypeError(
+            f"result of type {type(value).__name__} cannot be stored in the numeric "
+            f"`result_shape` dataset {_shape_str(result_shape)}: only numbers and numeric "
+            "arrays can be stacked (run without `result_shape` to store other values)")
     expected = tuple(dim for dim in result_shape if dim is not None)
-    actual = np.shape(value)
+    actual = array.shape
     fits = len(actual) == len(expected) and all(
-        exp == np.inf or exp == act for exp, act in zip(expected, actual))
+        exp == np.inf or exp == act for exp, act in zip(expected, actual, strict=True))
     if not fits:
-        shown = tuple("inf" if dim == np.inf else dim for dim in expected)
+        shown = "(" + ", ".join("np.inf" if d == np.inf else str(d) for d in expected) + \
+            ("," if len(expected) == 1 else "") + ")"
         raise ResultShapeError(
             f"result has shape {actual}, but `result_shape` {_shape_str(result_shape)} "
             f"expects each result to have shape {shown}")
@@ -91,7 +144,7 @@ def _shape_str(shape: tuple[float | None, ...]) -> str:
         ("," if len(shape) == 1 else "") + ")"
 
 
-def _write_hdf5(datasets: dict[str, Any], path: str) -> None:
+def _write_hdf5(datasets: dict[str, np.ndarray], path: str) -> None:
     tmp = atomic_path(path)
     try:
         with h5py.File(tmp, "w") as h5f:
@@ -103,7 +156,8 @@ def _write_hdf5(datasets: dict[str, Any], path: str) -> None:
             os.unlink(tmp)
 
 
-def _write_pickle(result: Any, path: str) -> None:
+def write_pickle(result: Any, path: str) -> None:
+    """Pickle ``result`` (the raw return value) to ``path``, whole or not at all."""
     tmp = atomic_path(path)
     try:
         with open(tmp, "wb") as fh:
@@ -114,22 +168,29 @@ def _write_pickle(result: Any, path: str) -> None:
             os.unlink(tmp)
 
 
+def pickled_warning(index: int, reason: Exception, path: str) -> str:
+    """The warning of an emergency-pickled call (names the task, the reason, the file)."""
+    return (f"Could not write the result of task {index} to HDF5 ({reason}); it has been "
+            f"pickled to {Path(path).name} instead")
+
+
 def write_result(result: Any, index: int, spec: StorageSpec) -> tuple[str, str | None]:
     """Store ``result`` of call ``index``; return ``(path, warning or None)``.
 
     A return value HDF5 cannot hold is pickled to ``<func>_<index>.pickle`` instead
-    (emergency pickling), with a warning naming the call and the reason.
+    (emergency pickling), with a warning naming the call and the reason. Its name is
+    derived from the call index, so it never replaces another call's file.
     """
     if spec.storage == "pickle":
         path = spec.pickle(index)
-        _write_pickle(result, path)
+        write_pickle(result, path)
         return path, None
-    path = spec.payload(index)
     try:
-        _write_hdf5(hdf5_datasets(result, spec.result_shape is not None), path)
-        return path, None
+        datasets = hdf5_datasets(result, spec.result_shape is not None)
     except TypeError as err:
         fallback = spec.pickle(index)
-        _write_pickle(result, fallback)
-        return fallback, (f"Could not write the result of task {index} to HDF5 ({err}); "
-                          f"it has been pickled to {Path(fallback).name} instead")
+        write_pickle(result, fallback)
+        return fallback, pickled_warning(index, err, fallback)
+    path = spec.payload(index)
+    _write_hdf5(datasets, path)
+    return path, None

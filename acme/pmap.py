@@ -7,9 +7,10 @@ every call and writes the container; leaving the context gives the client back.
 
 from __future__ import annotations
 
-import logging
+import bdb
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,16 +20,17 @@ import cloudpickle
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import clients
+from . import clients, dryrun
 from ._version import __version__
 from .arguments import CallPlan, plan_calls
+from .cleanup import cleanup_for_run
 from .containers import SingleFileWriter, build_link_container
 from .errors import ParallelMapError
 from .execution import execute
 from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
 from .outputs import RunPaths, auto_dir_name
-from .payloads import StorageSpec, write_result
+from .payloads import StorageSpec, pickled_warning, write_pickle
 from .tasks import CallOutcome, SharedCall, run_call
 
 __all__ = ["ParallelMap"]
@@ -44,6 +46,7 @@ class _Run:
         self.runlog = runlog
         self.started = started
         self.client: clients.ClientHandle | None = None
+        self.declined = False  # the user answered "n" after the dry run
 
 
 class ParallelMap:
@@ -54,8 +57,8 @@ class ParallelMap:
     func : callable
         The function to run. If it accepts a ``taskID`` keyword, it receives the 0-based
         index of each call.
-    *args, **kwargs
-        Arguments of ``func``. Lists, tuples, ranges and 1-D arrays of length
+    *args
+        Positional arguments of ``func``. Lists, tuples, ranges and 1-D arrays of length
         ``n_inputs`` are split across the calls; everything else is passed whole to
         every call (broadcast).
     n_inputs : int or "auto"
@@ -75,9 +78,18 @@ class ParallelMap:
         Write every result into the one container file instead of per-call payloads.
     write_pickle : bool
         Pickle each result (``<func>_<i>.pickle``) instead of writing HDF5.
-    partition, n_workers, mem_per_worker, setup_timeout, setup_interactive
-        How to start a cluster when no client is running (SLURM partition, number of
-        workers, memory per worker, seconds to wait for workers, prompts allowed).
+    partition : str
+        SLURM partition of a cluster this run starts; ``"auto"`` picks the smallest
+        partition with enough memory for the estimated need.
+    n_workers : int or "auto"
+        Number of workers of a cluster this run starts (``"auto"``: one per core
+        locally; a bounded number on SLURM, never one job per input).
+    mem_per_worker : str
+        Memory per worker of a cluster this run starts, e.g. ``"4GB"``.
+    setup_timeout : int
+        Seconds to wait for SLURM workers to start.
+    setup_interactive : bool
+        Allow prompts (only ever shown when standard input is a terminal).
     stop_client : "auto" or bool
         ``"auto"``: stop a client this run started, keep one it attached to.
     verbose : bool or None
@@ -89,6 +101,8 @@ class ParallelMap:
         or ``False`` force one or none; a string is the log file's path.
     cleanup_threshold_days : int or None
         Remove auto-named ``ACME_*`` output directories older than this many days.
+    **kwargs
+        Keyword arguments of ``func``, split or broadcast like ``*args``.
 
     Examples
     --------
@@ -172,9 +186,20 @@ class ParallelMap:
         Returns
         -------
         list
-            Payload file paths (HDF5 or pickle) in call order; ``[container]`` with
-            ``single_file``; the return values in memory mode; ``[array]`` (or
-            ``[array, extras]``) in memory mode with ``result_shape``.
+            Depends on the storage mode (see the "Results" page of the docs):
+
+            * default and ``result_shape``: the path of each call's payload, in call
+              order: ``<func>_payload/<func>_<i>.h5``, or ``<func>_payload/<func>_<i>.pickle``
+              for a call whose result HDF5 cannot hold (``None`` for a failed call);
+            * ``write_pickle=True``: the path of each call's ``<func>_<i>.pickle``;
+            * ``single_file=True``: ``[container]``;
+            * in memory (``write_worker_results=False``): the return values in call
+              order;
+            * in memory with ``result_shape``: ``[array]``, the first return values
+              stacked into one array of ``result_shape`` and ``result_dtype``; if the
+              function returns more values, ``[array, extras]`` where ``extras[i]`` is
+              the tuple of the further return values of call ``i`` (``None`` for a
+              failed call).
 
         Raises
         ------
@@ -220,14 +245,18 @@ class ParallelMap:
         opts = self.options
         now = datetime.now()
         paths = None
+        created: list[Path] = []  # removed again if the run ends before it starts
         if opts.write_worker_results:
             output_dir = opts.output_dir or Path.cwd() / auto_dir_name(now)
             paths = self._paths(output_dir)
+            created += [p for p in (output_dir, *output_dir.parents) if not p.exists()][-1:]
             try:
                 output_dir.mkdir(parents=True, exist_ok=opts.output_dir is not None)
                 if opts.storage == "hdf5":
                     paths.payload_dir.mkdir()
+                    created.append(paths.payload_dir)
             except OSError as err:
+                dryrun.remove_created(created)
                 raise OSError(f"automatic creation of output folder {output_dir} failed: "
                               f"{err}") from err
         logfile: Path | None
@@ -239,6 +268,8 @@ class ParallelMap:
             logfile = paths.default_logfile(now)
         else:
             logfile = Path.cwd() / f"ACME_{self.func_name}_{now:%Y%m%d-%H%M%S}.log"
+        if logfile is not None and not logfile.exists():
+            created.append(logfile)
         runlog = RunLog(opts.verbose, logfile)
         self._run = _Run(paths, runlog, time.perf_counter())
         log = runlog.logger
@@ -247,6 +278,26 @@ class ParallelMap:
             log.warning(note)
         if paths is not None and paths.container is not None:
             self.results_container = str(paths.container)
+        # Old auto-named directories, then the dry run. A run that ends here (an
+        # exception, or "n" after the dry run) leaves nothing on disk.
+        def abandon() -> None:
+            runlog.close()
+            dryrun.remove_created(created)
+            self._run, self.results_container = None, None
+
+        interactive = dryrun.is_interactive(opts.setup_interactive)
+        try:
+            cleanup_for_run(opts.cleanup_threshold_days, paths.output_dir if paths else None,
+                            auto_named=opts.output_dir is None, interactive=interactive,
+                            log=log)
+            go_on = not opts.dryrun or dryrun.run_dryrun(self, log, interactive)
+        except BaseException:
+            abandon()
+            raise
+        if not go_on:  # compute() returns None; messages go to the console only
+            abandon()
+            self._run = _Run(None, RunLog(opts.verbose, None), time.perf_counter())
+            self._run.declined = True
 
     def _close(self, failed: bool) -> None:
         run, self._run = self._run, None
@@ -270,9 +321,16 @@ class ParallelMap:
         run = self._run
         assert run is not None
         log = run.runlog.logger
+        if run.declined:
+            log.info("Nothing computed: the run was declined after its dry run")
+            return None
+        started = time.perf_counter()
         opts, plan = self.options, self.plan
         storage = self._storage()
-        shared = SharedCall(cloudpickle.dumps(self.func), plan.args, plan.kwargs,
+        where = _where_results(opts.storage, run.paths)
+        # Debug mode calls self.func directly: no need (or ability) to pickle it.
+        blob = b"" if debug else cloudpickle.dumps(self.func)
+        shared = SharedCall(blob, plan.args, plan.kwargs,
                             plan.split_pos, plan.split_kw, plan.pass_task_id, storage,
                             tuple(sys.path))
         outcomes: list[CallOutcome | None] = [None] * plan.n_calls
@@ -304,8 +362,18 @@ class ParallelMap:
             if debug:
                 log.warning("Running in debug mode: %d calls of `%s` one after the other "
                             "in this process", plan.n_calls, self.func_name)
+                log.info("Results are stored %s", where)
                 for i in range(plan.n_calls):
-                    collect(run_call(self.func, shared, i, plan.call_values(i), catch=False))
+                    try:
+                        outcome = run_call(self.func, shared, i, plan.call_values(i),
+                                           catch=False)
+                    except Exception as err:  # propagates unchanged, for the debugger
+                        if not isinstance(err, bdb.BdbQuit):
+                            log.error("Task %d failed: %s: %s", i, type(err).__name__, err)
+                            log.error("Traceback of task %d:\n%s", i, traceback.format_exc(),
+                                      extra={"file_only": True})
+                        raise
+                    collect(outcome)
             else:
                 if run.client is None:
                     log_dir = run.paths.output_dir if run.paths else Path.cwd()
@@ -314,6 +382,7 @@ class ParallelMap:
                 slots = max(sum(client.nthreads().values()), run.client.expected_workers)
                 log.info("Preparing %d parallel calls of `%s` using %d workers",
                          plan.n_calls, self.func_name, len(client.nthreads()))
+                log.info("Results are stored %s", where)
                 bar = self._progress()
                 execute(client, plan, shared, slots, chunk_size, collect)
         finally:
@@ -325,11 +394,12 @@ class ParallelMap:
             build_link_container(run.paths.container, run.paths.payload_dir, outcomes,
                                  opts.result_shape, opts.result_dtype)
         results = self._results(outcomes)
-        elapsed = time.perf_counter() - run.started
+        elapsed = time.perf_counter() - started
         if n_failed:
             failed = {o.index: o.error or "" for o in outcomes if o is not None and not o.ok}
             first = next(o for o in outcomes if o is not None and not o.ok)
-            log.error("%d of %d calls failed", n_failed, plan.n_calls)
+            log.error("%d of %d calls failed after %.2f s; the results of the other calls "
+                      "are stored %s", n_failed, plan.n_calls, elapsed, where)
             raise ParallelMapError(failed, plan.n_calls, results, first.summary or "")
         log.info("SUCCESS! Finished %d calls in %.2f s", plan.n_calls, elapsed)
         if run.paths is not None:
@@ -346,13 +416,13 @@ class ParallelMap:
         try:
             writer.write(outcome)
         except TypeError as err:
-            # HDF5 cannot hold this value: pickle it for this task only.
-            pickled = StorageSpec("pickle", storage.payload_dir, storage.func_name)
-            path, _ = write_result(outcome.value, outcome.index, pickled)
+            # HDF5 cannot hold this value (the writer has not touched the container):
+            # pickle it for this task only, as <func>_<i>.pickle next to the container.
+            path = StorageSpec("pickle", storage.payload_dir, storage.func_name
+                               ).pickle(outcome.index)
+            write_pickle(outcome.value, path)
             outcome.path = path
-            outcome.warning = (f"Could not write the result of task {outcome.index} to "
-                               f"HDF5 ({err}); it has been pickled to {Path(path).name} "
-                               "instead")
+            outcome.warning = pickled_warning(outcome.index, err, path)
         return outcome
 
     def _results(self, outcomes: list[CallOutcome | None]) -> Any:
@@ -377,6 +447,17 @@ class ParallelMap:
         if any(o is not None and o.n_values > 1 for o in ok):
             return [stacked, extras]
         return [stacked]
+
+
+def _where_results(storage: str, paths: RunPaths | None) -> str:
+    """Where a run's results go, for the log."""
+    if storage == "memory" or paths is None:
+        return "in memory, collected by this process"
+    if storage == "pickle":
+        return f"as pickle files in {paths.output_dir}"
+    if storage == "single":
+        return f"in one HDF5 file, {paths.container}"
+    return f"as HDF5 payloads in {paths.payload_dir}, linked by {paths.container}"
 
 
 def _size_mb(obj: Any, depth: int = 0) -> float:

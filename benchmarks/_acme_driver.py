@@ -33,8 +33,12 @@ def import_acme_without_slurm() -> Any:
 
     for name, module in list(sys.modules.items()):
         if (name == "acme" or name.startswith("acme.")) and hasattr(module, "is_slurm_node"):
-            module.is_slurm_node = lambda: False
+            vars(module)["is_slurm_node"] = _no_slurm
     return acme
+
+
+def _no_slurm() -> bool:
+    return False
 
 
 def with_retries(run_once: Callable[[int, int], object], note: list[str]) -> Callable[..., None]:

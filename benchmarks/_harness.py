@@ -112,9 +112,17 @@ def pmap_once(
         kwargs["output_dir"] = str(workdir / f"{mode}-{n}-{run}")
     with acme.ParallelMap(func, inputs(n, run), verbose=False, logfile=False, **kwargs) as pmap:
         result = pmap.compute()
-    if mode.startswith("memory") and result is not None and len(result) != n:
-        raise RuntimeError(f"{mode}: expected {n} results, got {len(result)}")
+    if mode.startswith("memory") and result is not None:
+        check_length(result, n, mode)
     return result
+
+
+def check_length(result: Any, n: int, mode: str) -> None:
+    """Sanity check of in-memory results: ``n`` values, or (``result_shape``) a stacked
+    array of length ``n``, bare (ACME) or as the first element of a list (this project)."""
+    if len(result) == n or (mode == "memory_shape" and len(result[0]) == n):
+        return
+    raise RuntimeError(f"{mode}: expected {n} results, got {len(result)}")
 
 
 def emit(**result: Any) -> None:

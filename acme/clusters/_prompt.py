@@ -6,11 +6,12 @@ notebooks and tests it never blocks.
 
 from __future__ import annotations
 
+import os
 import select
 import sys
 import time
 from collections.abc import Sequence
-from typing import TextIO
+from typing import IO
 
 __all__ = ["stdin_is_tty", "ask"]
 
@@ -24,7 +25,7 @@ def stdin_is_tty() -> bool:
 
 
 def ask(question: str, choices: Sequence[str], default: str | None,
-        timeout: float | None = None, stream: TextIO | None = None) -> str | None:
+        timeout: float | None = None, stream: IO[str] | None = None) -> str | None:
     """Ask ``question`` until one of ``choices`` (case-insensitive) is answered.
 
     Parameters
@@ -52,13 +53,10 @@ def ask(question: str, choices: Sequence[str], default: str | None,
     valid = [choice.lower() for choice in choices]
     while True:
         print(question, end=" ", flush=True)
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            ready = remaining > 0 and select.select([stream], [], [], remaining)[0]
-            if not ready:
-                print(f"\n(no answer within {timeout:g} s)", flush=True)
-                return default
-        line = stream.readline()
+        line = _readline(stream, deadline)
+        if line is None:
+            print(f"\n(no answer within {timeout:g} s)", flush=True)
+            return default
         if not line:  # end of input
             return default
         answer = line.strip().lower()
@@ -67,3 +65,24 @@ def ask(question: str, choices: Sequence[str], default: str | None,
         if answer in valid:
             return answer
         print(f"Please answer one of {', '.join(valid)}.", flush=True)
+
+
+def _readline(stream: IO[str], deadline: float | None) -> str | None:
+    """One line from ``stream`` ('' at end of input), or None when ``deadline`` passes.
+
+    Reads the file descriptor byte by byte, so that no typed-ahead input hides in Python's
+    buffer where ``select`` cannot see it.
+    """
+    if deadline is None:
+        return stream.readline()
+    fd = stream.fileno()
+    data = b""
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return None
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        data += byte
+    return data.decode(errors="replace")

@@ -242,7 +242,8 @@ def choose_partition(mem_gb: float, candidates: Iterable[str] | None = None,
     mem_gb : float
         Memory one job needs, in GB (1 GB = 1000 SLURM MB).
     candidates : iterable of str, optional
-        Partitions to choose from; default: every partition that is up.
+        Partitions to choose from (those that are not up are skipped); default: every
+        partition.
     n_cores : int
         CPUs per job (matters for partitions limiting memory per CPU).
     mem_cushion : int
@@ -261,7 +262,8 @@ def choose_partition(mem_gb: float, candidates: Iterable[str] | None = None,
     """
     if isinstance(mem_gb, bool) or not isinstance(mem_gb, (int, float)) or mem_gb <= 0:
         raise ValueError(f"`mem_gb` has to be a positive number, not {mem_gb!r}")
-    names = list(candidates) if candidates is not None else _up_partitions()
+    up = _up_partitions()
+    names = [name for name in candidates if name in up] if candidates is not None else up
     if not names:
         raise ValueError("No SLURM partition to choose from")
     needed = math.ceil(mem_gb * 1000)

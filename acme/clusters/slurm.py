@@ -24,15 +24,19 @@ import math
 import os
 import re
 import secrets
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dask_jobqueue import SLURMCluster
 
 import distributed
-from dask_jobqueue import SLURMCluster
 
 from . import _prompt
 from .cleanup import close_cluster
@@ -44,6 +48,25 @@ log = logging.getLogger("ACME")
 
 _MEM_SPEC = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MB|GB|TB)\s*$", re.IGNORECASE)
 _MEM_UNITS = {"MB": 1, "GB": 1000, "TB": 1000**2}
+
+
+def _slurm_cluster_class() -> type[SLURMCluster]:
+    """``dask_jobqueue.SLURMCluster``, imported without letting dask-jobqueue take Ctrl-C.
+
+    dask-jobqueue 0.9.0 installs ``signal.signal(SIGINT, lambda *_: sys.exit())`` when
+    ``dask_jobqueue.runner`` is imported (dask/dask-jobqueue#696, fixed after 0.9.0), which
+    turns Ctrl-C in the host program into a silent ``SystemExit(0)``. Import it lazily and
+    put the previous handler back.
+    """
+    if "dask_jobqueue" not in sys.modules and threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+        try:
+            import dask_jobqueue  # noqa: F401
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+    from dask_jobqueue import SLURMCluster
+    return SLURMCluster
 
 
 def parse_mem_mb(spec: Any, name: str = "mem_per_worker") -> int:
@@ -195,7 +218,7 @@ def _wait_for_workers(cluster: SLURMCluster, needed: int, total: int, timeout: i
             answer = _prompt.ask(question, ["k", "a", "c"], "c", interactive_wait)
         else:
             question = (f"No SLURM worker has started yet. Do you want to [k]eep waiting "
-                        f"for {keep}s or [a]bort? [Default: 'a']")
+                        f"for {keep}s or [a]bort? [Default: stop waiting]")
             answer = _prompt.ask(question, ["k", "a"], None, interactive_wait)
         if answer == "c":
             return
@@ -344,7 +367,7 @@ def slurm_cluster_setup(
         extra.append(f"--output={output_dir / 'slurm-%j.out'}")
     log.info("SLURM job output goes to %s", output_dir)
 
-    cluster = SLURMCluster(
+    cluster = _slurm_cluster_class()(
         cores=n_cores, job_cpu=n_cores, processes=processes,
         memory=f"{mem_mb}MiB", job_mem=f"{mem_mb}M", queue=partition,
         python=sys.executable, job_name=f"acme-{secrets.token_hex(4)}",

@@ -1,0 +1,159 @@
+"""Start the SLURM cluster of a :class:`~acme.ParallelMap` run that found no client.
+
+Rules for the ``"auto"`` values of ``ParallelMap``:
+
+``n_workers="auto"``
+    ``min(n_inputs, 10)`` SLURM jobs (a site profile may change the 10 through its
+    ``max_auto_workers`` default): never one job per input. An explicit number larger than
+    ``n_inputs`` is reduced to ``n_inputs``.
+``partition="auto"``
+    The partition with the smallest memory limit that fits the memory a worker needs
+    (an explicit ``mem_per_worker``, else the dry-run estimate / 0.75 so that the estimated
+    peak stays below dask's 80 % "pause" threshold), chosen among the site profile's
+    ``auto_partitions`` (default: every partition that is up and not invalid). Without any
+    memory figure: the profile's ``default_partition``, else SLURM's default partition.
+``mem_per_worker="auto"``
+    The memory derived from the estimate as above (capped at the partition's limit), else
+    the profile's rule, else what SLURM gives a job without ``--mem`` (``DefMemPerCPU``),
+    else the partition's limit.
+
+Each job has one core and one dask worker process; job output goes to
+``<log_dir>/slurm-%j.out``. The call returns as soon as one worker runs; the others join
+while the run is under way.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import cast
+
+import distributed
+
+from .detect import (
+    choose_partition,
+    default_partition,
+    partition_default_memory,
+    partition_memory_limit,
+)
+from .profiles import Profile, detect_profile
+from .slurm import _check_int, _check_partition, parse_mem_mb, slurm_cluster_setup
+
+__all__ = ["start_slurm_client", "auto_n_workers", "AUTO_WORKER_CAP"]
+
+log = logging.getLogger("ACME")
+
+#: Most SLURM jobs ``n_workers="auto"`` starts (without a site profile saying otherwise).
+AUTO_WORKER_CAP = 10
+
+#: Share of a worker's memory its estimated peak may use (dask pauses a worker at 80 %).
+_ESTIMATE_SHARE = 0.75
+
+
+def auto_n_workers(n_inputs: int, cap: int = AUTO_WORKER_CAP) -> int:
+    """Number of SLURM jobs for ``n_workers="auto"``: ``min(n_inputs, cap)``, at least 1."""
+    return max(1, min(n_inputs, cap))
+
+
+def _resolve_workers(n_workers: int | str, n_inputs: int, profile: Profile | None) -> int:
+    if n_workers == "auto":
+        cap = profile.default("max_auto_workers") if profile else AUTO_WORKER_CAP
+        return auto_n_workers(n_inputs, cap)
+    n_workers = _check_int(n_workers, "n_workers", 1)
+    if n_workers > n_inputs:
+        log.info("Starting %d SLURM workers instead of %d: there are only %d inputs",
+                 n_inputs, n_workers, n_inputs)
+        return n_inputs
+    return n_workers
+
+
+def _needed_mb(mem_per_worker: str, mem_estimate_gb: float | None) -> int | None:
+    if mem_per_worker != "auto":
+        return parse_mem_mb(mem_per_worker)
+    if mem_estimate_gb is not None:
+        return math.ceil(mem_estimate_gb * 1000 / _ESTIMATE_SHARE)
+    return None
+
+
+def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: str,
+                       setup_timeout: int, setup_interactive: bool, log_dir: Path,
+                       n_inputs: int, mem_estimate_gb: float | None = None
+                       ) -> distributed.Client:
+    """Start a SLURM cluster for a run and return its client (see the module docstring).
+
+    Parameters
+    ----------
+    partition : str
+        A partition name or ``"auto"``.
+    n_workers : int or "auto"
+        Number of SLURM jobs.
+    mem_per_worker : str
+        ``"auto"`` or memory per job like ``"4GB"``.
+    setup_timeout : int
+        Seconds to wait for the first worker.
+    setup_interactive : bool
+        Ask on a terminal what to do when ``setup_timeout`` passes.
+    log_dir : pathlib.Path
+        Directory of the run; job output goes to ``log_dir/slurm-<jobid>.out``.
+    n_inputs : int
+        Number of calls of the run.
+    mem_estimate_gb : float, optional
+        Estimated peak memory of one call in GB (from the dry run).
+
+    Returns
+    -------
+    distributed.Client
+        A client whose cluster the caller owns (close it with ``cluster_cleanup``).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid arguments, an unknown partition or no partition with enough memory.
+    TimeoutError, ConnectionAbortedError
+        As :func:`~acme.clusters.slurm.slurm_cluster_setup`.
+    """
+    if not isinstance(partition, str):
+        raise TypeError(f"`partition` has to be a string, not {type(partition)}")
+    n_inputs = _check_int(n_inputs, "n_inputs", 1)
+    if mem_estimate_gb is not None and (isinstance(mem_estimate_gb, bool) or not isinstance(
+            mem_estimate_gb, (int, float)) or mem_estimate_gb < 0):
+        raise ValueError(f"`mem_estimate_gb` has to be a number >= 0, not {mem_estimate_gb!r}")
+    profile = detect_profile()
+    if profile is not None:
+        log.debug("Using site profile %s (%s)", profile.name, profile.source)
+    invalid = profile.invalid_partitions if profile else []
+    cushion = profile.default("mem_cushion") if profile else 100
+    workers = _resolve_workers(n_workers, n_inputs, profile)
+    needed = _needed_mb(mem_per_worker, mem_estimate_gb)
+
+    if partition == "auto":
+        if needed is not None:
+            candidates = profile.auto_candidates() if profile else None
+            partition = choose_partition(needed / 1000, candidates, mem_cushion=cushion)
+            estimate = mem_estimate_gb if mem_estimate_gb is not None else needed / 1000
+            log.info("Picked partition %s based on estimated memory consumption of %s GB",
+                     partition, f"{estimate:g}")
+        else:
+            fallback = profile.fallback_partition() if profile else None
+            partition = fallback or default_partition() or ""
+            log.info("Using partition %s (no memory estimate available)", partition)
+    partition = _check_partition(partition, [], invalid)
+
+    if needed is None:
+        needed = profile.memory_mb(partition) if profile else _slurm_default_mb(partition)
+    log_dir = Path(log_dir).absolute()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    client = slurm_cluster_setup(
+        partition=partition, n_cores=1, n_workers=workers, processes_per_worker=1,
+        mem_per_worker=f"{needed}MB", n_workers_startup=1, timeout=setup_timeout,
+        interactive=setup_interactive,
+        interactive_wait=profile.default("interactive_wait") if profile else 10,
+        start_client=True, job_extra=[f"--output={log_dir / 'slurm-%j.out'}"],
+        worker_extra_args=(profile.worker_extra_args or None) if profile else None,
+        invalid_partitions=invalid, mem_cushion=cushion)
+    return cast(distributed.Client, client)  # start_client=True
+
+
+def _slurm_default_mb(partition: str) -> int:
+    return partition_default_memory(partition) or partition_memory_limit(partition)

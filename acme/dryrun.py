@@ -1,0 +1,697 @@
+"""Dry runs and resource estimates: run a few calls alone and measure them.
+
+Each sampled call runs in a fresh Python process of its own, so what is measured is that
+call and nothing else: its wall time, the peak resident memory of the process while it
+ran (read from the kernel's high-water mark, not sampled) and the size of its return
+value, both in memory and as stored by the run's storage mode. The stored copy goes to a
+temporary directory that is removed afterwards, never to the run's output directory.
+
+From these samples an :class:`Estimate` extrapolates to the whole run (compute time for a
+number of workers, disk space, worker memory). Two users:
+
+* ``ParallelMap(..., dryrun=True)`` samples one random call when the run starts, logs
+  the report and, on a terminal, asks whether to go on (:func:`run_dryrun`);
+  :func:`dry_run` samples any number of calls of a ``ParallelMap`` on request;
+* ``partition="auto"`` on SLURM asks :func:`estimate_memory` for the memory a worker
+  needs, sampling a few calls within a bounded total time.
+
+Data flow of one sample::
+
+    caller: cloudpickle(call) --stdin--> python -c _child_main(tmp)
+                                            reset peak, run the call, measure,
+                                            store the result in tmp/
+    caller: read tmp/sample.pickle <----------- (or the error and its traceback)
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import os
+import pickle
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import cloudpickle
+import numpy as np
+
+from .arguments import CallPlan
+from .log import get_logger
+from .payloads import StorageSpec, write_result
+from .tasks import SharedCall, run_call
+
+if TYPE_CHECKING:
+    from .pmap import ParallelMap
+
+__all__ = ["Sample", "Estimate", "sample_calls", "estimate_memory", "dry_run", "run_dryrun",
+           "ask_to_continue", "is_interactive", "planned_workers", "remove_created"]
+
+#: Memory units: decimal, as printed (1 GB = 10**9 bytes), which errs on the large side
+#: when the estimate is turned into a SLURM request (SLURM counts 2**20-byte megabytes).
+_GB = 1e9
+
+_CHILD_CODE = "import sys; from acme.dryrun import _child_main; sys.exit(_child_main(sys.argv[1]))"
+_SAMPLE_FILE = "sample.pickle"
+_STARTED_FILE = "started.pickle"
+
+
+# -- results ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sample:
+    """What one sampled call cost, measured in a process of its own.
+
+    Attributes
+    ----------
+    index : int
+        The call's index (its ``taskID``).
+    seconds : float
+        Wall time of the call (without the interpreter start).
+    baseline_bytes : int
+        Resident memory of the process just before the call: interpreter, ``acme`` and
+        its imports, the function and this call's arguments.
+    peak_bytes : int
+        Peak resident memory of the process during the call (kernel high-water mark).
+    result_bytes : int
+        In-memory size of the return value(s).
+    stored_bytes : int
+        Bytes the result takes where the run keeps it: the HDF5 or pickle file, or the
+        pickled value sent back to the caller in memory mode.
+    finished : bool
+        False if the call was stopped at the time limit: the time and memory are then
+        lower bounds and the sizes unknown (0).
+    error : str or None
+        Traceback of the exception the call raised, if any.
+    """
+
+    index: int
+    seconds: float
+    baseline_bytes: int
+    peak_bytes: int
+    result_bytes: int = 0
+    stored_bytes: int = 0
+    finished: bool = True
+    error: str | None = None
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def call_bytes(self) -> int:
+        """Memory the call itself added on top of :attr:`baseline_bytes`."""
+        return max(0, self.peak_bytes - self.baseline_bytes)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Measured samples of a run, and what they imply for all of its calls.
+
+    Averages (time, sizes) are taken over the samples that finished without error;
+    memory is the maximum over all samples, since a worker must fit the largest call.
+    """
+
+    func_name: str
+    n_calls: int
+    storage: str
+    samples: tuple[Sample, ...]
+
+    @property
+    def _good(self) -> list[Sample]:
+        return [s for s in self.samples if s.finished and s.error is None]
+
+    @property
+    def complete(self) -> bool:
+        """Whether at least one sample finished without error (averages are real)."""
+        return bool(self._good)
+
+    @property
+    def seconds_per_call(self) -> float:
+        """Mean wall time of a call (a lower bound if no sample finished)."""
+        chosen = self._good or list(self.samples)
+        return sum(s.seconds for s in chosen) / len(chosen) if chosen else 0.0
+
+    @property
+    def peak_bytes(self) -> int:
+        """Largest peak resident memory of a sampled process: what a worker needs."""
+        return max((s.peak_bytes for s in self.samples), default=0)
+
+    @property
+    def call_bytes(self) -> int:
+        """Largest memory a sampled call added on top of its process's baseline."""
+        return max((s.call_bytes for s in self.samples), default=0)
+
+    @property
+    def memory_gb(self) -> float:
+        """:attr:`peak_bytes` in GB (10**9 bytes); feeds ``partition="auto"``."""
+        return self.peak_bytes / _GB
+
+    @property
+    def result_bytes(self) -> float:
+        """Mean in-memory size of a call's return value(s)."""
+        good = self._good
+        return sum(s.result_bytes for s in good) / len(good) if good else 0.0
+
+    @property
+    def stored_bytes(self) -> float:
+        """Mean bytes a call's result takes where the run keeps it."""
+        good = self._good
+        return sum(s.stored_bytes for s in good) / len(good) if good else 0.0
+
+    @property
+    def disk_bytes(self) -> float:
+        """Disk space of all results (0 when they are collected in memory)."""
+        return 0.0 if self.storage == "memory" else self.stored_bytes * self.n_calls
+
+    def total_seconds(self, n_workers: int) -> float:
+        """Wall time of all calls on ``n_workers`` single-threaded workers (no overhead)."""
+        rounds = math.ceil(self.n_calls / max(1, n_workers))
+        return rounds * self.seconds_per_call
+
+    def summary(self, n_workers: int) -> str:
+        """A few lines for the log: the measurement and the estimates for the run."""
+        lines = []
+        for s in self.samples:
+            state = "" if s.finished else " (stopped at the time limit: lower bounds)"
+            if s.error is not None:
+                state = " (raised an exception)"
+            lines.append(
+                f"call #{s.index}: {_seconds(s.seconds)}, peak memory {_size(s.call_bytes)} "
+                f"on top of {_size(s.baseline_bytes)} (process peak {_size(s.peak_bytes)})"
+                + (f", return value {_size(s.result_bytes)}, stored {_size(s.stored_bytes)}"
+                   if s.finished and s.error is None else "") + state)
+        bound = "" if self.complete else "at least "
+        total = self.seconds_per_call * self.n_calls
+        workers = f"{n_workers} worker{'s' if n_workers != 1 else ''}"
+        lines.append(
+            f"estimate for all {self.n_calls} calls: {bound}{_seconds(total)} of compute "
+            f"time, {bound or 'about '}{_seconds(self.total_seconds(n_workers))} with "
+            f"{workers}; each worker needs {bound or 'about '}{_size(self.peak_bytes)} of "
+            "memory")
+        if self.complete:
+            if self.storage == "memory":
+                lines.append(f"collecting all results in memory takes about "
+                             f"{_size(self.stored_bytes * self.n_calls)} in this process")
+            else:
+                lines.append(f"results need about {_size(self.disk_bytes)} of disk space")
+        return "\n".join("    " + line for line in lines)
+
+
+def _size(n_bytes: float) -> str:
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n_bytes >= factor:
+            return f"{n_bytes / factor:.2f} {unit}"
+    return f"{int(n_bytes)} B"
+
+
+def _seconds(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.2f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# -- measuring (both sides of the pipe) ---------------------------------------------------
+def _proc_status(pid: int | str = "self") -> dict[str, int]:
+    """Memory lines of ``/proc/<pid>/status`` in bytes (empty where there is no procfs)."""
+    values = {}
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                key, _, rest = line.partition(":")
+                if key.startswith("Vm") and rest.strip().endswith("kB"):
+                    values[key] = int(rest.split()[0]) * 1024
+    except OSError:
+        pass
+    return values
+
+
+def _reset_peak() -> bool:
+    """Reset this process's memory high-water mark to its current size (Linux only)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return "VmHWM" in _proc_status()
+
+
+def _current_rss() -> int:
+    status = _proc_status()
+    if "VmRSS" in status:
+        return status["VmRSS"]
+    import psutil
+    return int(psutil.Process().memory_info().rss)
+
+
+def _peak_rss() -> int:
+    """Peak resident memory of this process so far (since the last :func:`_reset_peak`)."""
+    status = _proc_status()
+    if "VmHWM" in status:
+        return status["VmHWM"]
+    try:
+        import resource
+    except ImportError:  # Windows
+        import psutil
+        info = psutil.Process().memory_info()
+        return int(getattr(info, "peak_wset", info.rss))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _nbytes(value: Any, depth: int = 0) -> int:
+    """In-memory size of a return value: arrays by their data, containers by their items."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, (str, bytes, bytearray, int, float, complex, bool, np.generic)) \
+            or value is None:
+        return sys.getsizeof(value)
+    if depth < 3 and isinstance(value, (list, tuple, set, frozenset)):
+        return sys.getsizeof(value) + sum(_nbytes(v, depth + 1) for v in value)
+    if depth < 3 and isinstance(value, dict):
+        return sys.getsizeof(value) + sum(_nbytes(k, depth + 1) + _nbytes(v, depth + 1)
+                                          for k, v in value.items())
+    try:
+        return len(cloudpickle.dumps(value))
+    except Exception:
+        return sys.getsizeof(value)
+
+
+def _dump_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "wb") as handle:
+        pickle.dump(obj, handle)
+    os.replace(tmp, path)
+
+
+def _child_main(workdir: str) -> int:
+    """Entry point of a sample process: run one call read from stdin, record to ``workdir``.
+
+    Standard input carries ``(sys_path, cloudpickle((shared, index, values, write)))``;
+    ``write`` is the :class:`StorageSpec` to store the result with (inside ``workdir``)
+    or None to only measure its pickled size.
+    """
+    sys_path, blob = pickle.loads(sys.stdin.buffer.read())
+    # The call gets an empty stdin: our pipe is drained, and a terminal is the caller's.
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    for entry in sys_path:  # modules importable by the caller must be importable here
+        if entry not in sys.path:
+            sys.path.append(entry)
+    out = Path(workdir)
+    shared, index, values, write = cloudpickle.loads(blob)
+    func = cloudpickle.loads(shared.func_blob)
+    del blob
+    gc.collect()
+    _reset_peak()
+    baseline = _current_rss()
+    _dump_atomic({"index": index, "baseline": baseline, "wall_start": time.time()},
+                 out / _STARTED_FILE)
+    start = time.perf_counter()
+    try:
+        outcome = run_call(func, shared, index, values, catch=False)
+    except BaseException as err:  # report everything, SystemExit included
+        seconds = time.perf_counter() - start
+        peak = _peak_rss()
+        try:
+            exc_blob = cloudpickle.dumps(err)
+        except Exception:
+            exc_blob = None
+        _dump_atomic({"index": index, "seconds": seconds, "baseline": baseline,
+                      "peak": peak, "error": traceback.format_exc(), "exception": exc_blob},
+                     out / _SAMPLE_FILE)
+        return 0
+    seconds = time.perf_counter() - start
+    peak = _peak_rss()
+    value = outcome.value
+    result_bytes = _nbytes(value)
+    stored = None
+    if write is not None:
+        try:
+            path, _ = write_result(value, index, write)
+            stored = os.path.getsize(path)
+            os.unlink(path)
+        except OSError:  # e.g. a full temporary disk: the pickled size will do
+            pass
+    if stored is None:
+        stored = len(cloudpickle.dumps(value))
+    _dump_atomic({"index": index, "seconds": seconds, "baseline": baseline, "peak": peak,
+                  "result_bytes": result_bytes, "stored_bytes": stored}, out / _SAMPLE_FILE)
+    return 0
+
+
+class _RemoteTraceback(Exception):
+    """The traceback of an exception raised in a sample process (chained as its cause)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text}"""'
+
+
+def _child_env() -> dict[str, str]:
+    # The child imports acme from where this process did, even if it is not installed.
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " (out of memory?)" if -code == getattr(signal, "SIGKILL", 9) else ""
+        return f"was killed by {name}{hint}"
+    return f"exited with code {code}"
+
+
+def _run_sample(shared: SharedCall, index: int, values: Sequence[Any], write_mode: str | None,
+                timeout: float | None) -> Sample:
+    """Run call ``index`` in a new process; stop it after ``timeout`` seconds."""
+    with tempfile.TemporaryDirectory(prefix="acme-dryrun-") as tmp:
+        workdir = Path(tmp)
+        write = None
+        if write_mode is not None:
+            write = StorageSpec(write_mode, tmp, shared.storage.func_name,
+                                shared.storage.result_shape)
+        payload = pickle.dumps((tuple(sys.path), cloudpickle.dumps(
+            (shared, index, tuple(values), write))))
+        with open(workdir / "stderr.txt", "w+b") as errors:
+            proc = subprocess.Popen([sys.executable, "-c", _CHILD_CODE, tmp],
+                                    stdin=subprocess.PIPE, stderr=errors, env=_child_env())
+            timed_out = False
+            try:
+                assert proc.stdin is not None
+                try:
+                    proc.stdin.write(payload)
+                    proc.stdin.close()
+                except BrokenPipeError:  # the child died early; its exit code says why
+                    pass
+                del payload
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                    peak = _peak_of(proc.pid)
+                    proc.kill()
+                    proc.wait()
+            except BaseException:  # e.g. Ctrl-C: never leave the sample process behind
+                proc.kill()
+                proc.wait()
+                raise
+            errors.seek(0)
+            stderr = errors.read().decode(errors="replace")
+        if stderr:
+            sys.stderr.write(stderr)
+        if timed_out:
+            return _partial_sample(workdir, index, peak)
+        try:
+            with open(workdir / _SAMPLE_FILE, "rb") as handle:
+                record = pickle.load(handle)
+        except FileNotFoundError:
+            tail = "\n".join(stderr.strip().splitlines()[-20:])
+            raise RuntimeError(
+                f"the dry-run process of call {index} {_describe_exit(proc.returncode)} "
+                f"before reporting a result" + (f"; its last output:\n{tail}" if tail else "")
+            ) from None
+    exception = None
+    if record.get("exception") is not None:
+        try:
+            exception = cloudpickle.loads(record["exception"])
+        except Exception:
+            exception = None
+    return Sample(index=index, seconds=record["seconds"], baseline_bytes=record["baseline"],
+                  peak_bytes=record["peak"], result_bytes=record.get("result_bytes", 0),
+                  stored_bytes=record.get("stored_bytes", 0), error=record.get("error"),
+                  exception=exception)
+
+
+def _peak_of(pid: int) -> int:
+    """Peak (or, without procfs, current) resident memory of a running process."""
+    status = _proc_status(pid)
+    if "VmHWM" in status:
+        return status["VmHWM"]
+    try:
+        import psutil
+        info = psutil.Process(pid).memory_info()
+        return int(getattr(info, "peak_wset", info.rss))
+    except Exception:
+        return 0
+
+
+def _partial_sample(workdir: Path, index: int, peak: int) -> Sample:
+    """A call stopped at the time limit: what it had used so far (lower bounds)."""
+    try:
+        with open(workdir / _STARTED_FILE, "rb") as handle:
+            started = pickle.load(handle)
+    except FileNotFoundError:  # stopped before the call began
+        return Sample(index=index, seconds=0.0, baseline_bytes=peak, peak_bytes=peak,
+                      finished=False)
+    return Sample(index=index, seconds=max(0.0, time.time() - started["wall_start"]),
+                  baseline_bytes=started["baseline"],
+                  peak_bytes=max(peak, started["baseline"]), finished=False)
+
+
+# -- sampling -----------------------------------------------------------------------------
+def _shared(plan: CallPlan, func: Callable[..., Any], result_shape: Any) -> SharedCall:
+    name = getattr(func, "__name__", type(func).__name__)
+    storage = StorageSpec("memory", "", name, result_shape)
+    return SharedCall(cloudpickle.dumps(func), plan.args, plan.kwargs, plan.split_pos,
+                      plan.split_kw, plan.pass_task_id, storage, tuple(sys.path))
+
+
+def pick_calls(n_calls: int, n_samples: int, seed: int | None = None) -> list[int]:
+    """``n_samples`` distinct call indices (all calls if there are fewer), at random."""
+    return sorted(random.Random(seed).sample(range(n_calls), min(n_samples, n_calls)))
+
+
+def sample_calls(plan: CallPlan, func: Callable[..., Any], *, storage: str = "memory",
+                 result_shape: tuple[float | None, ...] | None = None, n_samples: int = 1,
+                 max_seconds: float | None = None, indices: Iterable[int] | None = None,
+                 seed: int | None = None) -> Estimate:
+    """Run randomly picked calls of ``plan`` one by one, each in a new process.
+
+    Parameters
+    ----------
+    plan : CallPlan
+        The run's calls (``ParallelMap.plan``).
+    func : callable
+        The mapped function; it must be picklable with ``cloudpickle``, as for any
+        parallel run.
+    storage : {"memory", "hdf5", "single", "pickle"}
+        How the run stores results; the sample stores its result the same way (HDF5
+        payload for ``"single"``) in a temporary directory, to measure its size.
+    result_shape : tuple or None
+        The run's ``result_shape``: a result that does not fit fails the sample.
+    n_samples : int
+        How many distinct calls to run (at most all).
+    max_seconds : float or None
+        Time limit for all samples together: a sample still running then is stopped
+        and reported with lower bounds; later samples are skipped (at least one runs).
+    indices : iterable of int, optional
+        Run these calls instead of random ones.
+    seed : int, optional
+        Seed of the random choice.
+
+    Returns
+    -------
+    Estimate
+        Samples whose call raised carry the traceback in ``error`` (nothing is raised).
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
+        raise ValueError(f"`n_samples` has to be an integer >= 1, not {n_samples!r}")
+    chosen = list(indices) if indices is not None else pick_calls(plan.n_calls, n_samples,
+                                                                  seed)
+    shared = _shared(plan, func, result_shape)
+    write_mode = {"hdf5": "hdf5", "single": "hdf5", "pickle": "pickle"}.get(storage)
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    samples: list[Sample] = []
+    for index in chosen:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0 and samples:
+            break
+        samples.append(_run_sample(shared, index, plan.call_values(index), write_mode,
+                                   None if remaining is None else max(remaining, 0.1)))
+    return Estimate(shared.storage.func_name, plan.n_calls, storage, tuple(samples))
+
+
+def estimate_memory(plan: CallPlan, func: Callable[..., Any], n_samples: int = 3,
+                    max_seconds: float = 60.0, *, log: logging.Logger | None = None,
+                    seed: int | None = None) -> Estimate:
+    """Memory a worker needs for ``func``, from up to ``n_samples`` calls in ``max_seconds``.
+
+    Runs the samples like :func:`sample_calls` without storing their results, and logs
+    ACME's "Estimated memory consumption across N runs is X GB". Calls that raise or are
+    stopped at the time limit still count with the memory they used until then. Use
+    :attr:`Estimate.memory_gb` for the partition choice.
+    """
+    log = log or get_logger()
+    name = getattr(func, "__name__", type(func).__name__)
+    log.info("Estimating memory footprint of %s", name)
+    estimate = sample_calls(plan, func, n_samples=n_samples, max_seconds=max_seconds,
+                            seed=seed)
+    for sample in estimate.samples:
+        if sample.error is not None:
+            log.warning("Call %d of %s raised an exception while its memory was measured:\n%s",
+                        sample.index, name, sample.error)
+    stopped = sum(not s.finished for s in estimate.samples)
+    if stopped:
+        log.warning("%d of %d calls of %s did not finish within %g s; the memory estimate "
+                    "is a lower bound", stopped, len(estimate.samples), name, max_seconds)
+    log.info("Estimated memory consumption across %d runs is %.2f GB",
+             len(estimate.samples), estimate.memory_gb)
+    return estimate
+
+
+# -- the dry run of a ParallelMap ---------------------------------------------------------
+def planned_workers(n_workers: int | str, n_calls: int) -> int:
+    """Workers to assume in estimates: ``n_workers``, else those of the running default
+    client, else one per core (what a local cluster would start)."""
+    if isinstance(n_workers, int):
+        return n_workers
+    import distributed
+    try:
+        client = distributed.get_client()
+    except ValueError:
+        client = None
+    if client is not None and client.status == "running":
+        try:  # asks the scheduler for its workers; no computation is started
+            return max(1, len(client.scheduler_info().get("workers", {})))
+        except Exception:  # an unreachable scheduler: estimate as for a local cluster
+            pass
+    from .clients import local_worker_count
+    return local_worker_count(n_workers, n_calls)
+
+
+def _raise_failure(sample: Sample, func_name: str) -> None:
+    assert sample.error is not None
+    note = f"(raised by call {sample.index} of {func_name} during the dry run)"
+    if sample.exception is not None:
+        exc = sample.exception
+        if hasattr(exc, "add_note"):
+            exc.add_note(note)
+        raise exc from _RemoteTraceback(sample.error)
+    # an exception that cannot be pickled back: its type and traceback as text
+    raise RuntimeError(f"Call {sample.index} of {func_name} failed in the dry run:\n"
+                       f"{sample.error}")
+
+
+def dry_run(pmap: ParallelMap, n_samples: int = 1, *, log: logging.Logger | None = None,
+            seed: int | None = None) -> Estimate:
+    """Run ``n_samples`` random calls of ``pmap`` alone and log what the whole run needs.
+
+    The calls use the arguments ``pmap`` distributes, each in a fresh process, and their
+    results are stored (in a temporary directory) as ``pmap`` stores them. Nothing is
+    written to the run's output directory and no cluster is started. This is the
+    measurement of ``dryrun=True`` (which samples one call) for any number of calls.
+
+    Parameters
+    ----------
+    pmap : ParallelMap
+        A constructed (entered or not) ``ParallelMap``.
+    n_samples : int
+        Number of distinct calls to run.
+
+    Returns
+    -------
+    Estimate
+
+    Raises
+    ------
+    Exception
+        The exception a sampled call raised, as itself (its traceback in the sample
+        process chained as ``__cause__``).
+
+    Examples
+    --------
+    >>> pmap = ParallelMap(f, range(1000))  # doctest: +SKIP
+    >>> estimate = dry_run(pmap, n_samples=3)  # doctest: +SKIP
+    >>> estimate.memory_gb, estimate.total_seconds(n_workers=50)  # doctest: +SKIP
+    (0.58, 21.7)
+    """
+    log = log or get_logger()
+    opts, plan = pmap.options, pmap.plan
+    name = pmap.func_name
+    indices = pick_calls(plan.n_calls, n_samples, seed)
+    if len(indices) == 1:
+        log.info("Performing a single dry-run of %s simulating randomly picked worker #%d "
+                 "with automatically distributed arguments", name, indices[0])
+    else:
+        log.info("Performing a dry-run of %s: calls %s (randomly picked), each in a "
+                 "process of its own", name, ", ".join(f"#{i}" for i in indices))
+    estimate = sample_calls(plan, pmap.func, storage=opts.storage,
+                            result_shape=opts.result_shape, indices=indices)
+    for sample in estimate.samples:
+        if sample.error is not None:
+            _raise_failure(sample, name)
+    n_workers = planned_workers(opts.n_workers, plan.n_calls)
+    log.info("Dry-run completed. Elapsed time is %f seconds, estimated memory consumption "
+             "was %s.\n%s", max(s.seconds for s in estimate.samples),
+             _size(estimate.call_bytes), estimate.summary(n_workers))
+    return estimate
+
+
+def is_interactive(setup_interactive: bool) -> bool:
+    """Whether a run may ask questions: ``setup_interactive`` and stdin is a terminal."""
+    try:
+        return setup_interactive and sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdin
+        return False
+
+
+def ask_to_continue(func_name: str, interactive: bool, stream: IO[str] | None = None) -> bool:
+    """ACME's question after a dry run; True (go on) unless answered "n".
+
+    Asks only if ``interactive`` (standard input is a terminal and ``setup_interactive``);
+    otherwise the run goes on without asking. ``stream`` replaces ``sys.stdin`` (tests).
+    """
+    if not interactive:
+        return True
+    from .clusters._prompt import ask
+    answer = ask(f"Do you want to continue executing {func_name} with the provided "
+                 "arguments? [Y/n]", ["y", "n", "yes", "no"], default="y", stream=stream)
+    return answer not in ("n", "no")
+
+
+def run_dryrun(pmap: ParallelMap, log: logging.Logger, interactive: bool,
+               stream: IO[str] | None = None) -> bool:
+    """The ``dryrun=True`` step of a starting run: sample one call, report, maybe ask.
+
+    Returns False if the user declined to continue.
+    """
+    dry_run(pmap, 1, log=log)
+    if ask_to_continue(pmap.func_name, interactive, stream):
+        return True
+    log.info("Not executing %s: dry run declined; removing the output of this run",
+             pmap.func_name)
+    return False
+
+
+def remove_created(paths: Iterable[Path]) -> None:
+    """Remove files and directories a run created before it was abandoned.
+
+    Paths that are already gone are skipped; directories go with their content.
+    """
+    for path in reversed(list(paths)):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+

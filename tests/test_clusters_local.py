@@ -1,0 +1,206 @@
+"""Cluster helpers that need no SLURM: local clusters, cleanup, prompts, parsing, profiles."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import urllib.request
+
+import distributed
+import pytest
+
+from acme.clusters import (
+    _prompt,
+    bic_cluster_setup,
+    client_is_usable,
+    cluster_cleanup,
+    esi_cluster_setup,
+    local_cluster_setup,
+    slurm_available,
+)
+from acme.clusters.detect import SLURMCommandError, run_slurm_command
+from acme.clusters.profiles import available_profiles, detect_profile, load_profile
+from acme.clusters.run import auto_n_workers
+from acme.clusters.slurm import _check_job_extra, parse_mem_mb
+
+# --- local_cluster_setup and cluster_cleanup -------------------------------------------
+
+
+def test_local_cluster_dashboard_and_cleanup(acme_log, caplog):
+    caplog.set_level(logging.INFO, logger="ACME")
+    client = local_cluster_setup(n_workers=1, mem_per_worker="1GB", interactive=False)
+    try:
+        assert isinstance(client, distributed.Client)
+        assert list(client.nthreads().values()) == [1]
+        info = client.scheduler_info()["workers"]
+        assert [w["memory_limit"] for w in info.values()] == [10**9]
+        link = client.dashboard_link
+        assert (f"Local parallel computing client ready, dashboard accessible at {link}"
+                in acme_log.messages())
+        with urllib.request.urlopen(link, timeout=10) as response:
+            assert response.status == 200
+        assert client_is_usable(client)
+    finally:
+        cluster_cleanup(client)
+    assert client.status == "closed"
+    assert not client_is_usable(client)
+    assert any(m.startswith("Successfully shut down LocalCluster hosted on tcp://") and
+               m.endswith("containing 1 workers") for m in acme_log.messages())
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"n_workers": "2"}, TypeError, "`n_workers` has to be None or an integer"),
+    ({"n_workers": 0}, ValueError, "`n_workers` has to be None or an integer >= 1, not 0"),
+    ({"mem_per_worker": 3}, TypeError, "`mem_per_worker` has to be None or a string"),
+    ({"mem_per_worker": "lots"}, ValueError, "`mem_per_worker` has to be an amount"),
+    ({"interactive": "invalid"}, TypeError, "`interactive` has to be Boolean"),
+])
+def test_local_cluster_rejects_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        local_cluster_setup(**kwargs)
+
+
+def test_local_cluster_prompt_no_starts_nothing(monkeypatch):
+    questions = []
+    monkeypatch.setattr(_prompt, "stdin_is_tty", lambda: True)
+    monkeypatch.setattr(_prompt, "ask", lambda q, *a, **k: questions.append(q) or "n")
+    assert local_cluster_setup(interactive=True) is None
+    assert "__main__" in questions[0]
+
+
+def test_cleanup_rejects_non_client():
+    with pytest.raises(TypeError, match="`client` has to be a distributed.Client"):
+        cluster_cleanup(3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        client_is_usable("client")  # type: ignore[arg-type]
+
+
+def test_cleanup_without_client_warns(acme_log):
+    cluster_cleanup()
+    assert "No dangling clients or clusters found." in acme_log.messages(logging.WARNING)
+
+
+# --- prompts ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stdin_pipe():
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end) as reader, os.fdopen(write_end, "w") as writer:
+        yield reader, writer
+
+
+def test_prompt_times_out_with_default(stdin_pipe, capsys):
+    reader, _ = stdin_pipe
+    assert _prompt.ask("Go? [k/a/c]", ["k", "a", "c"], "c", timeout=0.1, stream=reader) == "c"
+    assert "no answer within 0.1 s" in capsys.readouterr().out
+
+
+def test_prompt_reads_answers(stdin_pipe):
+    reader, writer = stdin_pipe
+    writer.write("x\nA\n\n")
+    writer.flush()
+    assert _prompt.ask("?", ["k", "a"], None, timeout=5, stream=reader) == "a"
+    assert _prompt.ask("?", ["k", "a"], "k", timeout=5, stream=reader) == "k"  # empty line
+    writer.close()
+    assert _prompt.ask("?", ["k", "a"], "k", stream=reader) == "k"  # end of input
+
+
+def test_no_terminal_under_pytest():
+    assert not _prompt.stdin_is_tty()
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec, mb", [("1500MB", 1500), ("8GB", 8000), ("1.5gb", 1500),
+                                      (" 2 GB ", 2000), ("0.0015TB", 1500)])
+def test_parse_mem(spec, mb):
+    assert parse_mem_mb(spec) == mb
+
+
+@pytest.mark.parametrize("spec", ["8", "8GiB", "0GB", "-1GB", "auto"])
+def test_parse_mem_rejects(spec):
+    with pytest.raises(ValueError, match="`mem_per_worker` has to be a positive amount"):
+        parse_mem_mb(spec)
+
+
+def test_job_extra_output_forms(tmp_path):
+    options, directory = _check_job_extra(
+        ["--job-name=x", f"-o {tmp_path}/slurm-%j.out", "--begin=now"])
+    assert options == ["--job-name=x", f"--output={tmp_path}/slurm-%j.out", "--begin=now"]
+    assert directory == tmp_path
+    default = ["--job-name=x"]
+    _check_job_extra(default)
+    assert default == ["--job-name=x"]  # never modified
+
+
+def test_auto_n_workers_is_bounded():
+    assert auto_n_workers(1) == 1
+    assert auto_n_workers(7) == 7
+    assert auto_n_workers(10_000) == 10
+    assert auto_n_workers(10_000, cap=50) == 50
+
+
+# --- SLURM detection without SLURM --------------------------------------------------------
+
+
+def test_no_sinfo_means_no_slurm(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert not slurm_available()
+
+
+def test_broken_sinfo_means_no_slurm(monkeypatch, tmp_path):
+    sinfo = tmp_path / "sinfo"
+    sinfo.write_text("#!/bin/sh\necho 'sinfo: error: cannot reach controller' >&2\nexit 1\n")
+    sinfo.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    assert not slurm_available()
+
+
+def test_command_errors_carry_details():
+    with pytest.raises(SLURMCommandError) as info:
+        run_slurm_command(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert (info.value.returncode, info.value.stdout, info.value.stderr) == (3, "out\n", "err\n")
+    with pytest.raises(SLURMCommandError, match="could not be started"):
+        run_slurm_command(["no-such-slurm-command"])
+    with pytest.raises(SLURMCommandError, match="timed out after 0.1 s"):
+        run_slurm_command(["sleep", "5"], timeout=0.1)
+
+
+# --- profiles -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, setup", [("esi", esi_cluster_setup), ("bic", bic_cluster_setup)])
+def test_shipped_profiles_match_preset_defaults(name, setup):
+    profile = load_profile(name)
+    defaults = {k: p.default for k, p in inspect.signature(setup).parameters.items()}
+    for key in ("n_workers", "timeout", "interactive_wait", "mem_cushion"):
+        assert profile.default(key) == defaults[key], key
+    assert profile.source.parent.name == "profiles"
+
+
+def test_user_profile_overrides_and_detection(tmp_path, monkeypatch):
+    (tmp_path / "esi.json").write_text(json.dumps({"defaults": {"timeout": 5}}))
+    (tmp_path / "here.json").write_text(json.dumps(
+        {"match": {"paths_exist": [str(tmp_path)]}, "default_partition": "p{arch}"}))
+    monkeypatch.setenv("ACME_PROFILE_PATH", str(tmp_path))
+    monkeypatch.delenv("ACME_PROFILE", raising=False)
+    assert available_profiles()["esi"] == tmp_path / "esi.json"
+    assert load_profile("esi").default("timeout") == 5
+    detected = detect_profile()
+    assert detected is not None and detected.name == "here"
+    assert detected.fallback_partition() == "p"
+    monkeypatch.setenv("ACME_PROFILE", "none")
+    assert detect_profile() is None
+
+
+def test_bad_profiles_are_rejected(tmp_path, monkeypatch):
+    (tmp_path / "typo.json").write_text(json.dumps({"invalid_partition": ["x"]}))
+    monkeypatch.setenv("ACME_PROFILE_PATH", str(tmp_path))
+    with pytest.raises(ValueError, match=r"unknown keys \['invalid_partition'\]"):
+        load_profile("typo")
+    with pytest.raises(ValueError, match="Unknown site profile 'nope'"):
+        load_profile("nope")

@@ -1,0 +1,179 @@
+"""``compute(debug=True)``: every call in the calling process, in order, without a cluster."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+import traceback
+from pathlib import Path
+
+import distributed
+import h5py
+import numpy as np
+import pytest
+
+from acme import ParallelMap, clients
+from tests import funcs
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SEEN: list[int] = []
+
+
+def record(x):
+    SEEN.append(x)
+    return x
+
+
+def fails_at_two(x):
+    SEEN.append(x)
+    if x == 2:
+        raise ValueError(f"boom {x}")  # the user's line
+    return x
+
+
+def values(x, taskID=None):
+    return np.arange(3.0) * x, f"task {taskID}"
+
+
+@pytest.fixture
+def no_cluster(monkeypatch):
+    """Fail the test if anything tries to start, contact or use a dask client."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("debug mode used a dask client")
+
+    monkeypatch.setattr(clients, "acquire", forbidden)
+    for name in ("submit", "map", "scatter", "gather", "compute", "run", "nthreads"):
+        monkeypatch.setattr(distributed.Client, name, forbidden)
+
+
+def test_calls_run_in_the_caller_even_with_a_default_client(client, no_cluster, in_tmp):
+    assert distributed.get_client() is client  # a default client exists
+    with ParallelMap(funcs.pid, range(4), write_worker_results=False) as pmap:
+        assert pmap.compute(debug=True) == [os.getpid()] * 4
+    with ParallelMap(funcs.pid, range(3)) as pmap:
+        paths = pmap.compute(debug=True)
+    for path in paths:
+        with h5py.File(path, "r") as h5:
+            assert h5["result_0"][()].tolist() == [os.getpid()]
+
+
+def test_calls_run_one_after_the_other_in_order(in_tmp, no_cluster):
+    SEEN.clear()
+    with ParallelMap(record, [3, 1, 2, 0], write_worker_results=False) as pmap:
+        assert pmap.compute(debug=True) == [3, 1, 2, 0]
+    assert SEEN == [3, 1, 2, 0]  # the caller's own list: same process, call order
+
+
+def test_exception_surfaces_as_itself_with_the_users_line(in_tmp, no_cluster, acme_log):
+    SEEN.clear()
+    with pytest.raises(ValueError, match="boom 2") as info:
+        with ParallelMap(fails_at_two, [0, 1, 2, 3]) as pmap:
+            pmap.compute(debug=True)
+    assert SEEN == [0, 1, 2]  # call 3 never ran
+    last = traceback.extract_tb(info.value.__traceback__)[-1]
+    assert last.name == "fails_at_two" and last.filename == __file__
+    assert last.line == 'raise ValueError(f"boom {x}")  # the user\'s line'
+    assert "Task 2 failed: ValueError: boom 2" in acme_log.messages()
+
+
+_BREAKPOINT_SCRIPT = """
+import os
+from acme import ParallelMap
+
+def g(x):
+    y = x * 10
+    breakpoint()
+    return y
+
+if __name__ == "__main__":
+    print("CALLER", os.getpid(), flush=True)
+    with ParallelMap(g, [1, 2], write_worker_results=False) as pmap:
+        print("RESULT", pmap.compute(debug=True), flush=True)
+"""
+
+
+def test_breakpoint_stops_in_the_callers_process(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(_BREAKPOINT_SCRIPT))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONBREAKPOINT"}
+    env["PYTHONPATH"] = str(ROOT)
+    commands = "p ('IN', os.getpid(), x, y)\nc\np ('IN', os.getpid(), x, y)\nc\n"
+    proc = subprocess.run([sys.executable, str(script)], input=commands, cwd=tmp_path,
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    caller = int(out.split("CALLER ")[1].split()[0])
+    assert f"('IN', {caller}, 1, 10)" in out  # pdb stopped in g, in the caller's process
+    assert f"('IN', {caller}, 2, 20)" in out
+    assert "g()\n-> return y" in out
+    assert "RESULT [10, 20]" in out
+
+
+# -- the same results as a parallel run ---------------------------------------------------
+STORAGE = {
+    "hdf5": {},
+    "hdf5-shape": {"result_shape": (3, None)},
+    "single": {"single_file": True},
+    "single-shape": {"single_file": True, "result_shape": (3, None)},
+    "pickle": {"write_pickle": True},
+    "memory": {"write_worker_results": False},
+    "memory-shape": {"write_worker_results": False, "result_shape": (3, None)},
+}
+
+
+def _content(path: Path):
+    if path.suffix == ".pickle":
+        with open(path, "rb") as handle:
+            return _plain(pickle.load(handle))
+    if path.suffix == ".h5":
+        with h5py.File(path, "r") as h5:
+            return _h5_tree(h5)
+    return None
+
+
+def _h5_tree(group: h5py.Group) -> dict:
+    """Datasets by value, groups recursively, links to payloads by their target."""
+    tree = {}
+    for name in group:
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            tree[name] = (link.filename, link.path)
+        elif isinstance(group[name], h5py.Group):
+            tree[name] = _h5_tree(group[name])
+        else:
+            tree[name] = _plain(group[name][()])
+    return tree
+
+
+def _plain(value):
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _snapshot(results, out: Path, memory: bool):
+    """What a run returned and left on disk (logs aside), comparable across runs."""
+    if memory:
+        return _plain(results)
+    returned = [Path(p).relative_to(out).as_posix() for p in results]
+    files = {p.relative_to(out).as_posix(): _content(p) for p in sorted(out.rglob("*"))
+             if p.is_file() and p.suffix != ".log"}
+    return returned, files
+
+
+@pytest.mark.parametrize("mode", STORAGE)
+def test_results_are_identical_to_a_parallel_run(client, tmp_path, mode):
+    snapshots = []
+    for debug in (False, True):
+        out = tmp_path / f"debug{debug}"
+        with ParallelMap(values, [1, 2, 3], output_dir=out, **STORAGE[mode]) as pmap:
+            results = pmap.compute(debug=debug)
+        snapshots.append(_snapshot(results, out, "memory" in mode))
+    assert snapshots[0] == snapshots[1]
+    assert snapshots[0]  # not trivially empty
