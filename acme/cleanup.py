@@ -107,7 +107,7 @@ def _remove(dirs: Sequence[AutoDir], log: logging.Logger) -> list[Path]:
 
 def _ask(question: str, choices: Sequence[str], default: str,
          stream: IO[str] | None) -> str:
-    from .clusters._prompt import ask
+    from .prompt import ask
     return ask(question, choices, default=default, stream=stream) or default
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import distributed
 
+from .arguments import CallPlan
 from .options import RunOptions
 
 __all__ = ["ClientHandle", "acquire", "release", "shutdown", "local_worker_count"]
@@ -42,28 +43,38 @@ def _current_client() -> distributed.Client | None:
         return None
 
 
-def acquire(options: RunOptions, n_calls: int, log_dir: Path, log: logging.Logger
+def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logging.Logger
             ) -> ClientHandle:
-    """Attach to the default client, or start a cluster for this run."""
+    """Attach to the default client, or start a cluster for this run.
+
+    A client that cannot run anything (scheduler gone, no workers) is never reused
+    silently: the error says how to replace it.
+    """
+    from .clusters.detect import client_is_usable, slurm_available
+
+    n_calls = plan.n_calls
     client = _current_client()
     if client is not None:
-        workers = len(client.nthreads()) if client.status == "running" else 0
-        if workers == 0:
+        if not client_is_usable(client):
             raise RuntimeError(
                 f"no active workers found in distributed computing client {client}. "
                 "It cannot be reused: close it with `acme.cluster_cleanup(client)` (or "
                 "`client.close()`) and run again to start a new cluster, or restart it "
                 "with `client.restart()`.")
         log.info("Attaching to parallel computing client %s", client)
-        return ClientHandle(client, owned=False, expected_workers=workers)
+        return ClientHandle(client, owned=False, expected_workers=len(client.nthreads()))
 
-    from .clusters.detect import slurm_available
     if slurm_available():
         from .clusters.run import start_slurm_client
+        estimate = None
+        if options.partition == "auto":
+            from .dryrun import estimate_memory
+            estimate = estimate_memory(plan, plan.func, log=log).memory_gb
         client = start_slurm_client(
             partition=options.partition, n_workers=options.n_workers,
             mem_per_worker=options.mem_per_worker, setup_timeout=options.setup_timeout,
-            setup_interactive=options.setup_interactive, log_dir=log_dir, n_inputs=n_calls)
+            setup_interactive=options.setup_interactive, log_dir=log_dir, n_inputs=n_calls,
+            mem_estimate_gb=estimate)
         expected = len(client.cluster.worker_spec) if client.cluster is not None else 1
         return ClientHandle(client, owned=True, expected_workers=max(1, expected))
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .log import get_logger
 from .outputs import atomic_path, publish
-from .payloads import hdf5_datasets
+from .payloads import check_shape, hdf5_datasets
 from .tasks import CallOutcome
 
 __all__ = ["build_link_container", "SingleFileWriter"]
@@ -108,6 +108,7 @@ class SingleFileWriter:
                  result_shape: tuple[float | None, ...] | None, result_dtype: str) -> None:
         self.container = container
         self.result_shape = result_shape
+        self.result_dtype = result_dtype
         self.failed = False
         self._tmp = atomic_path(container)
         self._h5 = h5py.File(self._tmp, "w")
@@ -123,11 +124,16 @@ class SingleFileWriter:
     def write(self, outcome: CallOutcome) -> None:
         """Store one successful call's value.
 
-        Raises ``TypeError`` (file untouched) if HDF5 cannot hold the value.
+        Raises, with the file untouched, :class:`~acme.payloads.ResultShapeError` or
+        :class:`~acme.payloads.ResultTypeError` if the first value does not fit the
+        ``result_shape`` dataset, and ``TypeError`` if HDF5 cannot hold a value.
         """
         shaped = self._data is not None
         datasets = hdf5_datasets(outcome.value, shaped=shaped)
         first = datasets.pop("result_0", None) if shaped else None
+        if first is not None and self.result_shape is not None:
+            # The worker checked the shape; the dtype is known for sure only here.
+            check_shape(first, self.result_shape, self.result_dtype)
         try:
             if datasets or not shaped:
                 group = self._h5.create_group(f"comp_{outcome.index}")

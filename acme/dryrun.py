@@ -49,6 +49,7 @@ import numpy as np
 from .arguments import CallPlan
 from .log import get_logger
 from .payloads import StorageSpec, write_result
+from .prompt import stdin_is_tty
 from .tasks import SharedCall, run_call
 
 if TYPE_CHECKING:
@@ -647,10 +648,7 @@ def dry_run(pmap: ParallelMap, n_samples: int = 1, *, log: logging.Logger | None
 
 def is_interactive(setup_interactive: bool) -> bool:
     """Whether a run may ask questions: ``setup_interactive`` and stdin is a terminal."""
-    try:
-        return setup_interactive and sys.stdin is not None and sys.stdin.isatty()
-    except (AttributeError, ValueError):  # replaced or closed stdin
-        return False
+    return setup_interactive and stdin_is_tty()
 
 
 def ask_to_continue(func_name: str, interactive: bool, stream: IO[str] | None = None) -> bool:
@@ -661,7 +659,7 @@ def ask_to_continue(func_name: str, interactive: bool, stream: IO[str] | None = 
     """
     if not interactive:
         return True
-    from .clusters._prompt import ask
+    from .prompt import ask
     answer = ask(f"Do you want to continue executing {func_name} with the provided "
                  "arguments? [Y/n]", ["y", "n", "yes", "no"], default="y", stream=stream)
     return answer not in ("n", "no")

@@ -47,6 +47,7 @@ class StorageSpec:
     payload_dir: str
     func_name: str
     result_shape: tuple[float | None, ...] | None = None
+    result_dtype: str | None = None  # dtype of the result_shape dataset (None: unchecked)
 
     def payload(self, index: int) -> str:
         return os.path.join(self.payload_dir, f"{self.func_name}_{index}.h5")
@@ -61,7 +62,7 @@ def _is_scalar(value: Any) -> bool:
 
 def _no_hdf5(value: Any, why: str) -> TypeError:
     return TypeError(f"a return value of type {type(value).__name__} has no HDF5 "
-                     f"equivalent ({why})")
+                     f"equivalent: {why}")
 
 
 def to_dataset(value: Any) -> np.ndarray:
@@ -82,7 +83,7 @@ def to_dataset(value: Any) -> np.ndarray:
     if array.dtype.kind == "O":
         if array.size and all(isinstance(item, str) for item in array.flat):
             return array.astype(h5py.string_dtype())
-        raise _no_hdf5(value, "it is stored as a NumPy object array")
+        raise _no_hdf5(value, "NumPy makes it an object array")
     try:
         h5py.h5t.py_create(array.dtype, logical=True)
     except TypeError as err:
@@ -111,12 +112,15 @@ def hdf5_datasets(result: Any, shaped: bool) -> dict[str, np.ndarray]:
     return {f"result_{k}": to_dataset(v) for k, v in enumerate(values)}
 
 
-def check_shape(value: Any, result_shape: tuple[float | None, ...]) -> None:
+def check_shape(value: Any, result_shape: tuple[float | None, ...],
+                result_dtype: str | None = None) -> None:
     """Raise unless ``value`` fits one slot of the ``result_shape`` dataset.
 
-    :class:`ResultTypeError` if it is not numeric (a string, dict, object array, ...),
-    :class:`ResultShapeError` if its shape is not ``result_shape`` without the stacking
-    dimension (an ``np.inf`` dimension takes any extent). Never truncated or padded.
+    :class:`ResultTypeError` if it is not numeric (a string, dict, object array, ...) or
+    complex for a real ``result_dtype`` (HDF5 has no conversion for that, and the
+    imaginary part would be lost); :class:`ResultShapeError` if its shape is not
+    ``result_shape`` without the stacking dimension (an ``np.inf`` dimension takes any
+    extent). Never truncated or padded.
     """
     try:
         array = np.asarray(value)
@@ -127,6 +131,12 @@ def check_shape(value: Any, result_shape: tuple[float | None, ...]) -> None:
             f"result of type {type(value).__name__} cannot be stored in the numeric "
             f"`result_shape` dataset {_shape_str(result_shape)}: only numbers and numeric "
             "arrays can be stacked (run without `result_shape` to store other values)")
+    if result_dtype is not None and array.dtype.kind == "c" \
+            and np.dtype(result_dtype).kind != "c":
+        raise ResultTypeError(
+            f"result of dtype {array.dtype} cannot be stored in the `result_shape` dataset "
+            f"of `result_dtype` {result_dtype!r} without losing its imaginary part; use "
+            "e.g. `result_dtype=\"complex\"`")
     expected = tuple(dim for dim in result_shape if dim is not None)
     actual = array.shape
     fits = len(actual) == len(expected) and all(

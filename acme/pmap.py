@@ -30,7 +30,7 @@ from .execution import execute
 from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
 from .outputs import RunPaths, auto_dir_name
-from .payloads import StorageSpec, pickled_warning, write_pickle
+from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
 from .tasks import CallOutcome, SharedCall, run_call
 
 __all__ = ["ParallelMap"]
@@ -315,7 +315,7 @@ class ParallelMap:
         payload_dir = "" if paths is None else str(
             paths.output_dir if self.options.storage == "single" else paths.payload_dir)
         return StorageSpec(self.options.storage, payload_dir, self.func_name,
-                           self.options.result_shape)
+                           self.options.result_shape, self.options.result_dtype)
 
     def _compute(self, debug: bool, chunk_size: int | None) -> Any:
         run = self._run
@@ -376,8 +376,8 @@ class ParallelMap:
                     collect(outcome)
             else:
                 if run.client is None:
-                    log_dir = run.paths.output_dir if run.paths else Path.cwd()
-                    run.client = clients.acquire(opts, plan.n_calls, log_dir, log)
+                    log_dir = run.paths.output_dir if run.paths else None
+                    run.client = clients.acquire(opts, plan, log_dir, log)
                 client = run.client.client
                 slots = max(sum(client.nthreads().values()), run.client.expected_workers)
                 log.info("Preparing %d parallel calls of `%s` using %d workers",
@@ -415,6 +415,11 @@ class ParallelMap:
                       storage: StorageSpec) -> CallOutcome:
         try:
             writer.write(outcome)
+        except (ResultShapeError, ResultTypeError) as err:
+            # Does not fit the result_shape dataset (e.g. complex for a real dtype): the
+            # call fails, as it would on a worker.
+            outcome.error = "".join(traceback.format_exception(err))
+            outcome.summary = f"{type(err).__name__}: {err}"
         except TypeError as err:
             # HDF5 cannot hold this value (the writer has not touched the container):
             # pickle it for this task only, as <func>_<i>.pickle next to the container.

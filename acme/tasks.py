@@ -76,7 +76,7 @@ def run_call(func: Callable[..., Any], shared: SharedCall, index: int,
         shape = None
         if shared.storage.result_shape is not None:
             first = result[0] if isinstance(result, tuple) else result
-            check_shape(first, shared.storage.result_shape)
+            check_shape(first, shared.storage.result_shape, shared.storage.result_dtype)
             shape = np.shape(first)
         if shared.storage.storage in ("memory", "single"):
             return CallOutcome(index, None, result, None, None, None, shape, n_values)

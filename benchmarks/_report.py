@@ -234,7 +234,7 @@ def targets(res: Results, n: int = 10_000, n_small: int = 1_000) -> list[list[st
 TARGET_HEADER = ["target", "measured", "verdict"]
 
 
-def machine(acme_env: str) -> list[tuple[str, str]]:
+def machine(acme_env: str, load_at_start: tuple[float, float, float]) -> list[tuple[str, str]]:
     cpu = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo") as fh:
@@ -252,7 +252,8 @@ def machine(acme_env: str) -> list[tuple[str, str]]:
         ("dask / distributed", f"{ver('dask')} / {ver('distributed')}"),
         ("h5py / numpy", f"{ver('h5py')} / {ver('numpy')}"),
         ("ACME venv", acme_env),
-        ("load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg())),
+        ("load average (1/5/15 min) at start", " ".join(f"{x:.2f}" for x in load_at_start)),
+        ("load average (1/5/15 min) at end", " ".join(f"{x:.2f}" for x in os.getloadavg())),
     ]
 
 

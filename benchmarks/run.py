@@ -82,10 +82,8 @@ def plan(args: argparse.Namespace) -> list[Row]:
             rows += [Row("esi-acme", m, n, repeats=rep) for m in args.acme_modes.split(",")]
         if "acme" in tools:
             rows += [Row("acme", m, n, repeats=rep) for m in args.modes.split(",")]
-    if "acme" in tools and args.big:
-        rows += [
-            Row("acme", m, args.big, repeats=1) for m in args.modes.split(",") if m == "memory"
-        ]
+    if "acme" in tools and args.big and "memory" in args.modes.split(","):
+        rows += [Row("acme", "memory", args.big, repeats=1)]  # the peak-RSS target
     if "sleep" in tools:
         rows += [
             Row("dask", "map+gather", N_SLEEP, "nap", rep),
@@ -101,8 +99,10 @@ def plan(args: argparse.Namespace) -> list[Row]:
 
 def ensure_acme_venv(create: bool) -> Path | None:
     """ACME's own virtualenv (it is imported as ``acme`` too); created on first use."""
-    probe = [str(VENV_PYTHON), "-c", "import acme, psutil"]
-    if VENV_PYTHON.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+    # -I: neither the working directory nor PYTHONPATH may offer this project's acme instead
+    probe = [str(VENV_PYTHON), "-I", "-c", "import acme, psutil; print(acme.__file__)"]
+    proc = subprocess.run(probe, capture_output=True, text=True) if VENV_PYTHON.exists() else None
+    if proc is not None and proc.returncode == 0 and str(VENV) in proc.stdout:
         return VENV_PYTHON
     if not create:
         return None
@@ -128,7 +128,7 @@ def acme_env_description(python: Path | None) -> str:
         "print(f\"esi-acme {m.version('esi-acme')}, dask {m.version('dask')}, "
         "distributed {m.version('distributed')}, Python {platform.python_version()}\")"
     )
-    proc = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([str(python), "-I", "-c", code], capture_output=True, text=True)
     return proc.stdout.strip() or "unknown"
 
 
@@ -205,7 +205,7 @@ def execute(row: Row, args: argparse.Namespace, acme_python: Path | None) -> Non
         run_quickstart(row, workdir)
     elif row.tool == "esi-acme":
         if acme_python is None:
-            row.status, row.note = "n/a", "ACME venv not available"
+            row.status, row.note = "n/a", f"no ACME venv ({VENV.name}): run with --acme"
             return
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # no repo acme here
         cmd = [
@@ -244,7 +244,7 @@ def execute(row: Row, args: argparse.Namespace, acme_python: Path | None) -> Non
 
 
 def run_all(args: argparse.Namespace) -> None:
-    started = time.perf_counter()
+    started, load_at_start = time.perf_counter(), os.getloadavg()
     use_acme = "esi-acme" in args.tools and not args.no_acme
     acme_python = ensure_acme_venv(create=not args.quick or args.acme) if use_acme else None
     if not use_acme:
@@ -269,7 +269,7 @@ def run_all(args: argparse.Namespace) -> None:
         )
 
     results = Results(rows)
-    info = machine(acme_env_description(acme_python))
+    info = machine(acme_env_description(acme_python), load_at_start)
     info.append(("benchmark wall time", f"{time.perf_counter() - started:.0f} s"))
     command = shlex.join(["python", "benchmarks/run.py", *sys.argv[1:]])
     print("\n".join(f"{k}: {v}" for k, v in info) + "\n")

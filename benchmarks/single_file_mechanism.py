@@ -8,7 +8,8 @@ Two mechanisms, on the same 2-worker ``LocalCluster``, one dask task per result:
   in append mode, writes its result, closes it and releases the lock (ACME's design).
 
 For reference, ``acme`` itself is timed with ``single_file=True`` and with the default
-per-call payloads. Every variant writes ``comp_<i>/result_0``; the file is verified.
+per-call payloads (whose container links ``comp_<i>`` to the payload files). Every
+variant's ``comp_<i>/result_0`` is verified after the timing.
 
 Run: ``python benchmarks/single_file_mechanism.py [--repeats 3]`` (about a minute).
 """
@@ -41,38 +42,34 @@ def write_locked(i: int, size: int, path: str) -> None:
             h5f.create_dataset(f"comp_{i}/result_0", data=data)
 
 
-def via_client(client: distributed.Client, n: int, size: int, path: str) -> None:
+def via_client(client: distributed.Client, n: int, size: int, path: str) -> str:
     futures = [client.submit(make, i, size, pure=False) for i in range(n)]
     index = {f.key: i for i, f in enumerate(futures)}
     with h5py.File(path, "w") as h5f:
         for future, data in distributed.as_completed(futures, with_results=True):
             h5f.create_dataset(f"comp_{index[future.key]}/result_0", data=data)
             future.release()
+    return path
 
 
-def via_lock(client: distributed.Client, n: int, size: int, path: str) -> None:
+def via_lock(client: distributed.Client, n: int, size: int, path: str) -> str:
     with h5py.File(path, "w"):
         pass
     futures = [client.submit(write_locked, i, size, path, pure=False) for i in range(n)]
     distributed.wait(futures)
     for future in futures:
         future.result()  # raise any worker error
+    return path
 
 
 def via_acme(single_file: bool):
-    def run(client: distributed.Client, n: int, size: int, path: str) -> None:
+    def run(client: distributed.Client, n: int, size: int, path: str) -> str:
         from acme import ParallelMap
         out = Path(path).parent / "acme_out"
         with ParallelMap(make, list(range(n)), size, output_dir=str(out),
                          single_file=single_file, verbose=False, logfile=False) as pmap:
             pmap.compute()
-        if single_file:
-            shutil.move(out / "make.h5", path)
-        else:
-            with h5py.File(out / "make.h5", "r") as src, h5py.File(path, "w") as dst:
-                for name in src:  # collapse, so the check below reads a plain file
-                    dst.copy(src[name], name, expand_external=True)
-        shutil.rmtree(out)
+        return str(out / "make.h5")
     return run
 
 
@@ -104,9 +101,9 @@ def main() -> None:
                     tmp = Path(tempfile.mkdtemp(prefix="acme-bench-"))
                     path = str(tmp / "container.h5")
                     start = time.perf_counter()
-                    fn(client, n, size, path)
+                    written = fn(client, n, size, path)
                     times.append(time.perf_counter() - start)
-                    check(path, n, size)
+                    check(written, n, size)  # (the default layout: through its links)
                     shutil.rmtree(tmp)
                 row.append(statistics.median(times))
             print(f"{label:<14}" + "".join(f"{t:>25.2f}s" for t in row))

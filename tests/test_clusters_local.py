@@ -11,8 +11,8 @@ import urllib.request
 import distributed
 import pytest
 
+from acme import prompt as _prompt
 from acme.clusters import (
-    _prompt,
     bic_cluster_setup,
     client_is_usable,
     cluster_cleanup,

@@ -501,3 +501,53 @@ def test_collapsed_container_is_self_contained(tmp_path, shape):
             for i, ret in enumerate(serial):
                 assert_datasets(read_group(h5f[f"comp_{i}"]),
                                 {"result_1": ret[1], "result_2": ret[2]})
+
+
+# -- complex results ------------------------------------------------------------------------
+def spectrum(x):
+    return np.fft.fft(np.arange(4.0) * x)
+
+
+@pytest.mark.parametrize("mode", SHAPED_MODES)
+def test_complex_results_with_complex_dtype(tmp_path, mode):
+    pmap, results, _ = run(spectrum, tmp_path, result_shape=(None, 4), result_dtype="complex",
+                           **SHAPED_MODES[mode])
+    data = read_stacked(pmap, results, mode)
+    assert data.dtype == np.complex128
+    np.testing.assert_array_equal(data, np.stack([spectrum(x) for x in INPUTS]))
+
+
+COMPLEX_INTO_REAL = ("ResultTypeError: result of dtype complex128 cannot be stored in the "
+                     "`result_shape` dataset of `result_dtype` 'float' without losing its "
+                     "imaginary part")
+
+
+@pytest.mark.parametrize("mode", ["shape", "single_shape", "memory_shape"])
+def test_complex_results_into_a_real_dtype_fail_their_task(tmp_path, mode):
+    with pytest.raises(ParallelMapError) as err:
+        run(spectrum, tmp_path, result_shape=(None, 4), **SHAPED_MODES[mode])
+    assert sorted(err.value.failed) == list(range(N))
+    assert COMPLEX_INTO_REAL in str(err.value)
+    if mode == "single_shape":
+        with h5py.File(tmp_path / "out" / "spectrum.h5", "r") as h5f:
+            np.testing.assert_array_equal(h5f["result_0"][()], np.zeros((N, 4)))
+
+
+def test_check_shape_rules():
+    from acme.payloads import ResultShapeError, ResultTypeError, check_shape
+
+    check_shape(np.zeros(4), (None, 4))
+    check_shape(np.zeros(7), (None, np.inf))
+    check_shape(3, (None,))
+    check_shape(np.ones(2, dtype=bool), (2, None), "float")
+    check_shape(np.ones(4) * 1j, (None, 4), "complex64")
+    check_shape(np.ones(4) * 1j, (None, 4))  # dtype unknown: not checked
+    with pytest.raises(ResultTypeError, match="without losing its imaginary part"):
+        check_shape(np.ones(4) * 1j, (None, 4), "float32")
+    for bad in ("s", {"a": 1}, None, [[1, 2], [3]], np.array([1, None], dtype=object)):
+        with pytest.raises(ResultTypeError, match="cannot be stored in the numeric"):
+            check_shape(bad, (None,))
+    with pytest.raises(ResultShapeError, match=r"result has shape \(3, 3\), but `result_shape` "
+                                               r"\(3, None, 4\) expects each result to have "
+                                               r"shape \(3, 4\)"):
+        check_shape(np.zeros((3, 3)), (3, None, 4))

@@ -8,7 +8,7 @@ from typing import Any
 import distributed
 from dask.utils import parse_bytes
 
-from . import _prompt
+from .. import prompt as _prompt
 
 __all__ = ["local_cluster_setup"]
 

@@ -61,7 +61,7 @@ from urllib.parse import urlparse
 
 import distributed
 
-from . import _prompt
+from .. import prompt as _prompt
 from .cleanup import cluster_cleanup
 from .detect import (
     choose_partition,

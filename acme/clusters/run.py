@@ -38,7 +38,13 @@ from .detect import (
     partition_memory_limit,
 )
 from .profiles import Profile, detect_profile
-from .slurm import _check_int, _check_partition, parse_mem_mb, slurm_cluster_setup
+from .slurm import (
+    _check_int,
+    _check_partition,
+    _fresh_log_directory,
+    parse_mem_mb,
+    slurm_cluster_setup,
+)
 
 __all__ = ["start_slurm_client", "auto_n_workers", "AUTO_WORKER_CAP"]
 
@@ -77,7 +83,7 @@ def _needed_mb(mem_per_worker: str, mem_estimate_gb: float | None) -> int | None
 
 
 def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: str,
-                       setup_timeout: int, setup_interactive: bool, log_dir: Path,
+                       setup_timeout: int, setup_interactive: bool, log_dir: Path | None,
                        n_inputs: int, mem_estimate_gb: float | None = None
                        ) -> distributed.Client:
     """Start a SLURM cluster for a run and return its client (see the module docstring).
@@ -94,8 +100,9 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
         Seconds to wait for the first worker.
     setup_interactive : bool
         Ask on a terminal what to do when ``setup_timeout`` passes.
-    log_dir : pathlib.Path
-        Directory of the run; job output goes to ``log_dir/slurm-<jobid>.out``.
+    log_dir : pathlib.Path or None
+        Directory of the run; job output goes to ``log_dir/slurm-<jobid>.out``. None (a
+        run without output directory): a fresh directory under ``$ACME_SLURM_LOG_DIR``.
     n_inputs : int
         Number of calls of the run.
     mem_estimate_gb : float, optional
@@ -142,6 +149,8 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
 
     if needed is None:
         needed = profile.memory_mb(partition) if profile else _slurm_default_mb(partition)
+    if log_dir is None:
+        log_dir = _fresh_log_directory()
     log_dir = Path(log_dir).absolute()
     log_dir.mkdir(parents=True, exist_ok=True)
     client = slurm_cluster_setup(

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 import distributed
 
-from . import _prompt
+from .. import prompt as _prompt
 from .cleanup import close_cluster
 from .detect import partition_max_cpus, partition_memory_limit, slurm_partitions
 

@@ -9,7 +9,8 @@ import urllib.request
 
 import pytest
 
-from acme.clusters import _prompt, client_is_usable, cluster_cleanup, slurm_cluster_setup
+from acme import prompt as _prompt
+from acme.clusters import client_is_usable, cluster_cleanup, slurm_cluster_setup
 from acme.clusters.detect import run_slurm_command
 
 pytestmark = pytest.mark.slurm
