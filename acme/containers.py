@@ -57,6 +57,17 @@ def _zero(dtype: np.dtype) -> np.ndarray:
     return np.zeros((), dtype=dtype)
 
 
+def record_missing(h5f: h5py.File, outcomes: list[CallOutcome | None]) -> None:
+    """Store which calls have no HDF5 result in the container, as root attributes
+    ``failed_tasks`` and ``pickled_tasks``: their slots of a stacked ``result_0`` hold the
+    fill value (0), which is not a result."""
+    done = [o for o in outcomes if o is not None]
+    h5f.attrs["failed_tasks"] = np.array([o.index for o in done if not o.ok], dtype=np.int64)
+    h5f.attrs["pickled_tasks"] = np.array(
+        [o.index for o in done if o.ok and o.path is not None and o.path.endswith(".pickle")],
+        dtype=np.int64)
+
+
 def build_link_container(container: Path, payload_dir: Path, outcomes: list[CallOutcome | None],
                          result_shape: tuple[float | None, ...] | None, result_dtype: str
                          ) -> None:
@@ -86,6 +97,7 @@ def build_link_container(container: Path, payload_dir: Path, outcomes: list[Call
                         group = h5f.create_group(f"comp_{o.index}")
                         for k in range(1, o.n_values):
                             group[f"result_{k}"] = h5py.ExternalLink(rel, f"/result_{k}")
+            record_missing(h5f, outcomes)
         publish(tmp, container)
     finally:
         if os.path.exists(tmp):
@@ -154,9 +166,10 @@ class SingleFileWriter:
             self._data.resize(grow)
         self._data[_slot(self.result_shape, index, first.shape)] = first
 
-    def close(self) -> None:
+    def close(self, outcomes: list[CallOutcome | None]) -> None:
         """Finish the file and move it to its final name (also after a failed call)."""
         if not self.failed:
+            record_missing(self._h5, outcomes)
             self._h5.close()
             publish(self._tmp, self.container)
             return

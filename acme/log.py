@@ -7,12 +7,17 @@ everything back as it was when it ends.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-__all__ = ["LOGGER_NAME", "get_logger", "RunLog"]
+__all__ = ["LOGGER_NAME", "get_logger", "RunLog", "shows_messages"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 LOGGER_NAME = "ACME"
 _LEVELS = {None: logging.INFO, True: logging.DEBUG, False: logging.WARNING}
@@ -60,3 +65,26 @@ class RunLog:
         self._handlers.clear()
         self.logger.setLevel(self._saved[0])
         self.logger.propagate = self._saved[1]
+
+
+def _handled(logger: logging.Logger) -> bool:
+    """Whether someone (a run, or the application) already shows ACME's messages."""
+    if any(not isinstance(h, logging.NullHandler) for h in logger.handlers):
+        return True
+    return logger.propagate and bool(logging.getLogger().handlers)
+
+
+def shows_messages(func: _F) -> _F:
+    """For public helpers called on their own (``local_cluster_setup``, ...): show
+    ACME's messages, such as the dashboard link, on the console for the duration of the
+    call, unless a run or the application's logging configuration already does."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if _handled(get_logger()):
+            return func(*args, **kwargs)
+        runlog = RunLog(None, None)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            runlog.close()
+    return wrapper  # type: ignore[return-value]

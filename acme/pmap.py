@@ -389,7 +389,7 @@ class ParallelMap:
             if bar is not None:
                 bar.close()
             if writer is not None:
-                writer.close()
+                writer.close(outcomes)
         if opts.storage == "hdf5" and run.paths is not None and run.paths.container:
             build_link_container(run.paths.container, run.paths.payload_dir, outcomes,
                                  opts.result_shape, opts.result_dtype)

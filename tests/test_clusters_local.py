@@ -204,3 +204,19 @@ def test_bad_profiles_are_rejected(tmp_path, monkeypatch):
         load_profile("typo")
     with pytest.raises(ValueError, match="Unknown site profile 'nope'"):
         load_profile("nope")
+
+
+def test_helpers_called_on_their_own_show_the_dashboard_link(tmp_path):
+    """Outside a run, with no logging configured, the messages still reach the user."""
+    import subprocess
+    import sys
+
+    code = ("import acme\n"
+            "c = acme.local_cluster_setup(n_workers=1, mem_per_worker='1GB', interactive=False)\n"
+            "acme.cluster_cleanup(c)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "ACME INFO: Local parallel computing client ready, dashboard accessible at http" \
+        in out.stderr
+    assert "ACME INFO: Successfully shut down LocalCluster" in out.stderr

@@ -180,3 +180,28 @@ def test_write_result_hdf5_leaves_only_the_payload(tmp_path):
     with h5py.File(path, "r") as h5f:
         np.testing.assert_array_equal(h5f["result_0"][()], np.arange(3))
         assert h5f["result_1"][()] == b"s"
+
+
+def _dict_or_fail(x):
+    if x == 1:
+        raise ValueError("boom 1")
+    # call 2's second value cannot go to HDF5: that call is pickled whole
+    return np.full(3, float(x)), ({"x": x} if x == 2 else x)
+
+
+@pytest.mark.parametrize("single_file", [False, True])
+def test_container_records_calls_without_hdf5_result(tmp_path, client, single_file):
+    """Stacked slots of failed or pickled calls read 0: the container says which they are."""
+    from acme import ParallelMapError
+
+    with pytest.raises(ParallelMapError):
+        with ParallelMap(_dict_or_fail, [0, 1, 2, 3], result_shape=(None, 3),
+                         single_file=single_file, output_dir=str(tmp_path / "out"),
+                         verbose=False) as pmap:
+            pmap.compute()
+    with h5py.File(pmap.results_container, "r") as h5f:
+        assert h5f.attrs["failed_tasks"].tolist() == [1]
+        assert h5f.attrs["pickled_tasks"].tolist() == [2]
+        data = h5f["result_0"][()]
+    np.testing.assert_array_equal(data[[0, 3]], [[0.0] * 3, [3.0] * 3])
+    np.testing.assert_array_equal(data[[1, 2]], np.zeros((2, 3)))

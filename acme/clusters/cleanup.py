@@ -9,6 +9,7 @@ from typing import Any
 
 import distributed
 
+from ..log import shows_messages
 from .detect import SLURMCommandError, run_slurm_command
 
 __all__ = ["cluster_cleanup", "close_cluster"]
@@ -66,7 +67,7 @@ def close_cluster(cluster: Any) -> None:
                             ", ".join(left), _CANCEL_WAIT)
                 return
             run_slurm_command(["scancel", *left])
-            time.sleep(0.25)  # noqa: sleep-ok (bounded wait for the SLURM queue)
+            time.sleep(0.25)  # bounded wait for the SLURM queue to drain
     except SLURMCommandError as exc:
         log.warning("Could not verify that SLURM jobs %s were cancelled: %s",
                     ", ".join(job_ids) or job_name, exc)
@@ -80,6 +81,7 @@ def _describe(client: distributed.Client) -> str:
     return f"{type(cluster).__name__} hosted on {address}"
 
 
+@shows_messages
 def cluster_cleanup(client: distributed.Client | None = None) -> None:
     """Retire the workers of ``client``, close it and close its cluster.
 

@@ -9,6 +9,7 @@ import distributed
 from dask.utils import parse_bytes
 
 from .. import prompt as _prompt
+from ..log import shows_messages
 
 __all__ = ["local_cluster_setup"]
 
@@ -18,6 +19,7 @@ _MAIN_QUESTION = ("<local_cluster_setup> If launched from a script, did you wrap
                   "inside an `if __name__ == \"__main__\":` block? [y/N]")
 
 
+@shows_messages
 def local_cluster_setup(n_workers: int | None = None, mem_per_worker: str | None = None,
                         interactive: bool = True) -> distributed.Client | None:
     """Start a ``LocalCluster`` of worker processes with one thread each.

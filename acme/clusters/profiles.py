@@ -62,6 +62,7 @@ from urllib.parse import urlparse
 import distributed
 
 from .. import prompt as _prompt
+from ..log import shows_messages
 from .cleanup import cluster_cleanup
 from .detect import (
     choose_partition,
@@ -262,6 +263,7 @@ def _has_output(job_extra: Any) -> bool:
         isinstance(opt, str) and opt.startswith(("--output", "-o")) for opt in job_extra)
 
 
+@shows_messages
 def profile_cluster_setup(profile: str | Profile, partition: str, n_workers: int | None = None,
                           mem_per_worker: str = "auto", cores_per_worker: int | None = None,
                           n_workers_startup: int = 1, timeout: int | None = None,
@@ -338,6 +340,7 @@ def profile_cluster_setup(profile: str | Profile, partition: str, n_workers: int
     return result
 
 
+@shows_messages
 def esi_cluster_setup(partition: str, n_workers: int = 2, mem_per_worker: str = "auto",
                       cores_per_worker: int | None = None, n_workers_startup: int = 1,
                       timeout: int = 60, interactive: bool = True, interactive_wait: int = 120,
@@ -357,6 +360,7 @@ def esi_cluster_setup(partition: str, n_workers: int = 2, mem_per_worker: str = 
         start_client=start_client, job_extra=job_extra, mem_cushion=mem_cushion, **kwargs)
 
 
+@shows_messages
 def bic_cluster_setup(partition: str, n_workers: int = 2, mem_per_worker: str = "auto",
                       cores_per_worker: int | None = None, n_workers_startup: int = 1,
                       timeout: int = 120, interactive: bool = True,

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 import distributed
 
 from .. import prompt as _prompt
+from ..log import shows_messages
 from .cleanup import close_cluster
 from .detect import partition_max_cpus, partition_memory_limit, slurm_partitions
 
@@ -235,6 +236,7 @@ def _wait_for_workers(cluster: SLURMCluster, needed: int, total: int, timeout: i
         f"queue with `squeue -u {getpass.getuser()}`, or increase `timeout`.")
 
 
+@shows_messages
 def slurm_cluster_setup(
     partition: str = "partition_name",
     n_cores: int = 1,
