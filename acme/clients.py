@@ -15,7 +15,7 @@ from pathlib import Path
 import distributed
 
 from .arguments import CallPlan
-from .options import RunOptions
+from .options import RunOptions, parse_mem_mb
 
 __all__ = ["ClientHandle", "acquire", "release", "shutdown", "local_worker_count"]
 
@@ -33,7 +33,11 @@ def local_worker_count(n_workers: int | str, n_calls: int) -> int:
     """``"auto"``: one single-threaded worker per core, but no more than calls."""
     if isinstance(n_workers, int):
         return n_workers
-    return max(1, min(n_calls, os.cpu_count() or 1))
+    try:  # the cores this process may use (affinity, cpusets), not the machine's
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(n_calls, cores))
 
 
 def _current_client() -> distributed.Client | None:
@@ -59,8 +63,8 @@ def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logg
             raise RuntimeError(
                 f"no active workers found in distributed computing client {client}. "
                 "It cannot be reused: close it with `acme.cluster_cleanup(client)` (or "
-                "`client.close()`) and run again to start a new cluster, or restart it "
-                "with `client.restart()`.")
+                "`client.close()`) and run again to start a new cluster, or add workers to "
+                "it first (e.g. `client.cluster.scale(n)`).")
         log.info("Attaching to parallel computing client %s", client)
         return ClientHandle(client, owned=False, expected_workers=len(client.nthreads()))
 
@@ -68,8 +72,12 @@ def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logg
         from .clusters.run import start_slurm_client
         estimate = None
         if options.partition == "auto":
-            from .dryrun import estimate_memory
-            estimate = estimate_memory(plan, plan.func, log=log).memory_gb
+            if options.mem_per_worker != "auto":
+                # the user said what a worker needs: choose by that, measure nothing
+                estimate = parse_mem_mb(options.mem_per_worker) / 1000
+            else:
+                from .dryrun import estimate_memory
+                estimate = estimate_memory(plan, plan.func, log=log).memory_gb
         client = start_slurm_client(
             partition=options.partition, n_workers=options.n_workers,
             mem_per_worker=options.mem_per_worker, setup_timeout=options.setup_timeout,

@@ -1,56 +1,42 @@
-"""Dry runs and resource estimates: run a few calls alone and measure them.
+"""The dry run of a run: sample a few calls, report what the whole run needs, maybe ask.
 
-Each sampled call runs in a fresh Python process of its own, so what is measured is that
-call and nothing else: its wall time, the peak resident memory of the process while it
-ran (read from the kernel's high-water mark, not sampled) and the size of its return
-value, both in memory and as stored by the run's storage mode. The stored copy goes to a
-temporary directory that is removed afterwards, never to the run's output directory.
+Each sampled call is measured alone in a process of its own by :mod:`acme.measure`
+(which also holds :class:`Sample`, re-exported here). This module holds the rest:
 
-From these samples an :class:`Estimate` extrapolates to the whole run (compute time for a
-number of workers, disk space, worker memory). Two users:
-
+* :func:`sample_calls` picks calls of a :class:`~acme.arguments.CallPlan` (at random, or
+  given ones), measures them one by one within an optional total time limit and returns
+  an :class:`Estimate`, which extrapolates to the whole run (compute time for a number of
+  workers, disk space, worker memory) and words the report;
 * ``ParallelMap(..., dryrun=True)`` samples one random call when the run starts, logs
-  the report and, on a terminal, asks whether to go on (:func:`run_dryrun`);
-  :func:`dry_run` samples any number of calls of a ``ParallelMap`` on request;
+  the report and, on a terminal, asks whether to go on (:func:`run_dryrun`,
+  :func:`ask_to_continue`, :func:`is_interactive`); a run that is not continued removes
+  what it created (:func:`remove_created`); :func:`dry_run` samples any number of calls
+  of a ``ParallelMap`` on request;
 * ``partition="auto"`` on SLURM asks :func:`estimate_memory` for the memory a worker
   needs, sampling a few calls within a bounded total time.
-
-Data flow of one sample::
-
-    caller: cloudpickle(call) --stdin--> python -c _child_main(tmp)
-                                            reset peak, run the call, measure,
-                                            store the result in tmp/
-    caller: read tmp/sample.pickle <----------- (or the error and its traceback)
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
-import os
-import pickle
 import random
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-import traceback
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import cloudpickle
-import numpy as np
 
 from .arguments import CallPlan
 from .log import get_logger
-from .payloads import StorageSpec, write_result
+from .measure import Sample, measure_call
+from .payloads import StorageSpec
 from .prompt import stdin_is_tty
-from .tasks import SharedCall, run_call
+from .tasks import SharedCall
 
 if TYPE_CHECKING:
     from .pmap import ParallelMap
@@ -62,55 +48,8 @@ __all__ = ["Sample", "Estimate", "sample_calls", "estimate_memory", "dry_run", "
 #: when the estimate is turned into a SLURM request (SLURM counts 2**20-byte megabytes).
 _GB = 1e9
 
-_CHILD_CODE = "import sys; from acme.dryrun import _child_main; sys.exit(_child_main(sys.argv[1]))"
-_SAMPLE_FILE = "sample.pickle"
-_STARTED_FILE = "started.pickle"
 
-
-# -- results ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Sample:
-    """What one sampled call cost, measured in a process of its own.
-
-    Attributes
-    ----------
-    index : int
-        The call's index (its ``taskID``).
-    seconds : float
-        Wall time of the call (without the interpreter start).
-    baseline_bytes : int
-        Resident memory of the process just before the call: interpreter, ``acme`` and
-        its imports, the function and this call's arguments.
-    peak_bytes : int
-        Peak resident memory of the process during the call (kernel high-water mark).
-    result_bytes : int
-        In-memory size of the return value(s).
-    stored_bytes : int
-        Bytes the result takes where the run keeps it: the HDF5 or pickle file, or the
-        pickled value sent back to the caller in memory mode.
-    finished : bool
-        False if the call was stopped at the time limit: the time and memory are then
-        lower bounds and the sizes unknown (0).
-    error : str or None
-        Traceback of the exception the call raised, if any.
-    """
-
-    index: int
-    seconds: float
-    baseline_bytes: int
-    peak_bytes: int
-    result_bytes: int = 0
-    stored_bytes: int = 0
-    finished: bool = True
-    error: str | None = None
-    exception: BaseException | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def call_bytes(self) -> int:
-        """Memory the call itself added on top of :attr:`baseline_bytes`."""
-        return max(0, self.peak_bytes - self.baseline_bytes)
-
-
+# -- whole-run estimates ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Estimate:
     """Measured samples of a run, and what they imply for all of its calls.
@@ -220,253 +159,6 @@ def _seconds(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-# -- measuring (both sides of the pipe) ---------------------------------------------------
-def _proc_status(pid: int | str = "self") -> dict[str, int]:
-    """Memory lines of ``/proc/<pid>/status`` in bytes (empty where there is no procfs)."""
-    values = {}
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            for line in status:
-                key, _, rest = line.partition(":")
-                if key.startswith("Vm") and rest.strip().endswith("kB"):
-                    values[key] = int(rest.split()[0]) * 1024
-    except OSError:
-        pass
-    return values
-
-
-def _reset_peak() -> bool:
-    """Reset this process's memory high-water mark to its current size (Linux only)."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
-            refs.write("5")
-    except OSError:
-        return False
-    return "VmHWM" in _proc_status()
-
-
-def _current_rss() -> int:
-    status = _proc_status()
-    if "VmRSS" in status:
-        return status["VmRSS"]
-    import psutil
-    return int(psutil.Process().memory_info().rss)
-
-
-def _peak_rss() -> int:
-    """Peak resident memory of this process so far (since the last :func:`_reset_peak`)."""
-    status = _proc_status()
-    if "VmHWM" in status:
-        return status["VmHWM"]
-    try:
-        import resource
-    except ImportError:  # Windows
-        import psutil
-        info = psutil.Process().memory_info()
-        return int(getattr(info, "peak_wset", info.rss))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak if sys.platform == "darwin" else peak * 1024)
-
-
-def _nbytes(value: Any, depth: int = 0) -> int:
-    """In-memory size of a return value: arrays by their data, containers by their items."""
-    if isinstance(value, np.ndarray):
-        return int(value.nbytes)
-    if isinstance(value, (str, bytes, bytearray, int, float, complex, bool, np.generic)) \
-            or value is None:
-        return sys.getsizeof(value)
-    if depth < 3 and isinstance(value, (list, tuple, set, frozenset)):
-        return sys.getsizeof(value) + sum(_nbytes(v, depth + 1) for v in value)
-    if depth < 3 and isinstance(value, dict):
-        return sys.getsizeof(value) + sum(_nbytes(k, depth + 1) + _nbytes(v, depth + 1)
-                                          for k, v in value.items())
-    try:
-        return len(cloudpickle.dumps(value))
-    except Exception:
-        return sys.getsizeof(value)
-
-
-def _dump_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "wb") as handle:
-        pickle.dump(obj, handle)
-    os.replace(tmp, path)
-
-
-def _child_main(workdir: str) -> int:
-    """Entry point of a sample process: run one call read from stdin, record to ``workdir``.
-
-    Standard input carries ``(sys_path, cloudpickle((shared, index, values, write)))``;
-    ``write`` is the :class:`StorageSpec` to store the result with (inside ``workdir``)
-    or None to only measure its pickled size.
-    """
-    sys_path, blob = pickle.loads(sys.stdin.buffer.read())
-    # The call gets an empty stdin: our pipe is drained, and a terminal is the caller's.
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    for entry in sys_path:  # modules importable by the caller must be importable here
-        if entry not in sys.path:
-            sys.path.append(entry)
-    out = Path(workdir)
-    shared, index, values, write = cloudpickle.loads(blob)
-    func = cloudpickle.loads(shared.func_blob)
-    del blob
-    gc.collect()
-    _reset_peak()
-    baseline = _current_rss()
-    _dump_atomic({"index": index, "baseline": baseline, "wall_start": time.time()},
-                 out / _STARTED_FILE)
-    start = time.perf_counter()
-    try:
-        outcome = run_call(func, shared, index, values, catch=False)
-    except BaseException as err:  # report everything, SystemExit included
-        seconds = time.perf_counter() - start
-        peak = _peak_rss()
-        try:
-            exc_blob = cloudpickle.dumps(err)
-        except Exception:
-            exc_blob = None
-        _dump_atomic({"index": index, "seconds": seconds, "baseline": baseline,
-                      "peak": peak, "error": traceback.format_exc(), "exception": exc_blob},
-                     out / _SAMPLE_FILE)
-        return 0
-    seconds = time.perf_counter() - start
-    peak = _peak_rss()
-    value = outcome.value
-    result_bytes = _nbytes(value)
-    stored = None
-    if write is not None:
-        try:
-            path, _ = write_result(value, index, write)
-            stored = os.path.getsize(path)
-            os.unlink(path)
-        except OSError:  # e.g. a full temporary disk: the pickled size will do
-            pass
-    if stored is None:
-        stored = len(cloudpickle.dumps(value))
-    _dump_atomic({"index": index, "seconds": seconds, "baseline": baseline, "peak": peak,
-                  "result_bytes": result_bytes, "stored_bytes": stored}, out / _SAMPLE_FILE)
-    return 0
-
-
-class _RemoteTraceback(Exception):
-    """The traceback of an exception raised in a sample process (chained as its cause)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-    def __str__(self) -> str:
-        return f'\n"""\n{self.text}"""'
-
-
-def _child_env() -> dict[str, str]:
-    # The child imports acme from where this process did, even if it is not installed.
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return env
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = " (out of memory?)" if -code == getattr(signal, "SIGKILL", 9) else ""
-        return f"was killed by {name}{hint}"
-    return f"exited with code {code}"
-
-
-def _run_sample(shared: SharedCall, index: int, values: Sequence[Any], write_mode: str | None,
-                timeout: float | None) -> Sample:
-    """Run call ``index`` in a new process; stop it after ``timeout`` seconds."""
-    with tempfile.TemporaryDirectory(prefix="acme-dryrun-") as tmp:
-        workdir = Path(tmp)
-        write = None
-        if write_mode is not None:
-            write = StorageSpec(write_mode, tmp, shared.storage.func_name,
-                                shared.storage.result_shape)
-        payload = pickle.dumps((tuple(sys.path), cloudpickle.dumps(
-            (shared, index, tuple(values), write))))
-        with open(workdir / "stderr.txt", "w+b") as errors:
-            proc = subprocess.Popen([sys.executable, "-c", _CHILD_CODE, tmp],
-                                    stdin=subprocess.PIPE, stderr=errors, env=_child_env())
-            timed_out = False
-            try:
-                assert proc.stdin is not None
-                try:
-                    proc.stdin.write(payload)
-                    proc.stdin.close()
-                except BrokenPipeError:  # the child died early; its exit code says why
-                    pass
-                del payload
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-                    peak = _peak_of(proc.pid)
-                    proc.kill()
-                    proc.wait()
-            except BaseException:  # e.g. Ctrl-C: never leave the sample process behind
-                proc.kill()
-                proc.wait()
-                raise
-            errors.seek(0)
-            stderr = errors.read().decode(errors="replace")
-        if stderr:
-            sys.stderr.write(stderr)
-        if timed_out:
-            return _partial_sample(workdir, index, peak)
-        try:
-            with open(workdir / _SAMPLE_FILE, "rb") as handle:
-                record = pickle.load(handle)
-        except FileNotFoundError:
-            tail = "\n".join(stderr.strip().splitlines()[-20:])
-            raise RuntimeError(
-                f"the dry-run process of call {index} {_describe_exit(proc.returncode)} "
-                f"before reporting a result" + (f"; its last output:\n{tail}" if tail else "")
-            ) from None
-    exception = None
-    if record.get("exception") is not None:
-        try:
-            exception = cloudpickle.loads(record["exception"])
-        except Exception:
-            exception = None
-    return Sample(index=index, seconds=record["seconds"], baseline_bytes=record["baseline"],
-                  peak_bytes=record["peak"], result_bytes=record.get("result_bytes", 0),
-                  stored_bytes=record.get("stored_bytes", 0), error=record.get("error"),
-                  exception=exception)
-
-
-def _peak_of(pid: int) -> int:
-    """Peak (or, without procfs, current) resident memory of a running process."""
-    status = _proc_status(pid)
-    if "VmHWM" in status:
-        return status["VmHWM"]
-    try:
-        import psutil
-        info = psutil.Process(pid).memory_info()
-        return int(getattr(info, "peak_wset", info.rss))
-    except Exception:
-        return 0
-
-
-def _partial_sample(workdir: Path, index: int, peak: int) -> Sample:
-    """A call stopped at the time limit: what it had used so far (lower bounds)."""
-    try:
-        with open(workdir / _STARTED_FILE, "rb") as handle:
-            started = pickle.load(handle)
-    except FileNotFoundError:  # stopped before the call began
-        return Sample(index=index, seconds=0.0, baseline_bytes=peak, peak_bytes=peak,
-                      finished=False)
-    return Sample(index=index, seconds=max(0.0, time.time() - started["wall_start"]),
-                  baseline_bytes=started["baseline"],
-                  peak_bytes=max(peak, started["baseline"]), finished=False)
-
-
 # -- sampling -----------------------------------------------------------------------------
 def _shared(plan: CallPlan, func: Callable[..., Any], result_shape: Any) -> SharedCall:
     name = getattr(func, "__name__", type(func).__name__)
@@ -525,8 +217,8 @@ def sample_calls(plan: CallPlan, func: Callable[..., Any], *, storage: str = "me
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0 and samples:
             break
-        samples.append(_run_sample(shared, index, plan.call_values(index), write_mode,
-                                   None if remaining is None else max(remaining, 0.1)))
+        samples.append(measure_call(shared, index, plan.call_values(index), write_mode,
+                                    None if remaining is None else max(remaining, 0.1)))
     return Estimate(shared.storage.func_name, plan.n_calls, storage, tuple(samples))
 
 
@@ -576,6 +268,17 @@ def planned_workers(n_workers: int | str, n_calls: int) -> int:
             pass
     from .clients import local_worker_count
     return local_worker_count(n_workers, n_calls)
+
+
+class _RemoteTraceback(Exception):
+    """The traceback of an exception raised in a sample process (chained as its cause)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text}"""'
 
 
 def _raise_failure(sample: Sample, func_name: str) -> None:

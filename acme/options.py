@@ -9,13 +9,18 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["RunOptions", "validate_options", "check_bool", "check_int"]
+__all__ = ["RunOptions", "validate_options", "check_bool", "check_int", "parse_mem_mb"]
+
+# Memory sizes as SLURM counts them (and as ACME did): 1 GB = 1000 MB.
+_MEM_SPEC = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MB|GB|TB)\s*$", re.IGNORECASE)
+_MEM_UNITS = {"MB": 1, "GB": 1000, "TB": 1000**2}
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,26 @@ def check_int(value: Any, name: str, minimum: int = 0) -> int:
         raise ValueError(f"`{name}` has to be an integer between {minimum} and inf, "
                          f"not {value}")
     return int(value)  # type: ignore[call-overload]
+
+
+def parse_mem_mb(spec: Any, name: str = "mem_per_worker") -> int:
+    """``"1500MB"``, ``"8GB"``, ``"1.5GB"`` -> megabytes (int, rounded up).
+
+    Raises
+    ------
+    TypeError
+        If ``spec`` is not a string.
+    ValueError
+        If it is not a positive number followed by MB, GB or TB.
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"`{name}` has to be a string like '2GB' or '1500MB', not {type(spec)}")
+    match = _MEM_SPEC.match(spec)
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(
+            f"`{name}` has to be a positive amount of memory like '2GB' or '1500MB', "
+            f"not {spec!r}")
+    return math.ceil(float(match.group(1)) * _MEM_UNITS[match.group(2).upper()])
 
 
 def _check_result_shape(shape: Any, write_worker_results: bool, write_pickle: bool
@@ -168,6 +193,8 @@ def validate_options(**kw: Any) -> tuple[RunOptions, list[str]]:
     for name in ("partition", "mem_per_worker"):
         if not isinstance(kw[name], str):
             raise TypeError(f"`{name}` has to be a string, not {type(kw[name])}")
+    if kw["mem_per_worker"] != "auto":
+        parse_mem_mb(kw["mem_per_worker"])
     timeout = check_int(kw["setup_timeout"], "setup_timeout", minimum=0)
     days = kw["cleanup_threshold_days"]
     if days is not None:

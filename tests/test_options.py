@@ -27,6 +27,8 @@ BAD = [
     ("setup_timeout", "60", TypeError, "`setup_timeout` has to be a scalar, not <class 'str'>"),
     ("partition", 123, TypeError, "`partition` has to be a string"),
     ("mem_per_worker", 4, TypeError, "`mem_per_worker` has to be a string"),
+    ("mem_per_worker", "lots", ValueError, "`mem_per_worker` has to be a positive amount of memory like '2GB' or '1500MB', not 'lots'"),
+    ("mem_per_worker", "0GB", ValueError, "`mem_per_worker` has to be a positive amount of memory"),
     ("cleanup_threshold_days", -1, ValueError, "`cleanup_threshold_days` has to be an integer"),
     ("result_dtype", 3, TypeError, "`result_dtype` has to be a string"),
     ("result_dtype", "flot", ValueError, "`result_dtype` has to be a valid NumPy datatype"),

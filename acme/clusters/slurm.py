@@ -20,9 +20,7 @@ from __future__ import annotations
 import getpass
 import inspect
 import logging
-import math
 import os
-import re
 import secrets
 import signal
 import sys
@@ -40,6 +38,7 @@ import distributed
 
 from .. import prompt as _prompt
 from ..log import shows_messages
+from ..options import parse_mem_mb
 from .cleanup import close_cluster
 from .detect import partition_max_cpus, partition_memory_limit, slurm_partitions
 
@@ -47,8 +46,6 @@ __all__ = ["slurm_cluster_setup", "parse_mem_mb"]
 
 log = logging.getLogger("ACME")
 
-_MEM_SPEC = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MB|GB|TB)\s*$", re.IGNORECASE)
-_MEM_UNITS = {"MB": 1, "GB": 1000, "TB": 1000**2}
 
 
 def _slurm_cluster_class() -> type[SLURMCluster]:
@@ -68,26 +65,6 @@ def _slurm_cluster_class() -> type[SLURMCluster]:
                 signal.signal(signal.SIGINT, previous)
     from dask_jobqueue import SLURMCluster
     return SLURMCluster
-
-
-def parse_mem_mb(spec: Any, name: str = "mem_per_worker") -> int:
-    """``"1500MB"``, ``"8GB"``, ``"1.5GB"`` -> megabytes (int, rounded up).
-
-    Raises
-    ------
-    TypeError
-        If ``spec`` is not a string.
-    ValueError
-        If it is not a positive number followed by MB, GB or TB.
-    """
-    if not isinstance(spec, str):
-        raise TypeError(f"`{name}` has to be a string like '2GB' or '1500MB', not {type(spec)}")
-    match = _MEM_SPEC.match(spec)
-    if match is None or float(match.group(1)) <= 0:
-        raise ValueError(
-            f"`{name}` has to be a positive amount of memory like '2GB' or '1500MB', "
-            f"not {spec!r}")
-    return math.ceil(float(match.group(1)) * _MEM_UNITS[match.group(2).upper()])
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:
