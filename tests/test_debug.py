@@ -14,6 +14,7 @@ import distributed
 import h5py
 import numpy as np
 import pytest
+from helpers import h5_tree
 
 from acme import ParallelMap, clients
 from tests import funcs
@@ -131,22 +132,8 @@ def _content(path: Path):
             return _plain(pickle.load(handle))
     if path.suffix == ".h5":
         with h5py.File(path, "r") as h5:
-            return _h5_tree(h5)
+            return h5_tree(h5)
     return None
-
-
-def _h5_tree(group: h5py.Group) -> dict:
-    """Datasets by value, groups recursively, links to payloads by their target."""
-    tree = {}
-    for name in group:
-        link = group.get(name, getlink=True)
-        if isinstance(link, h5py.ExternalLink):
-            tree[name] = (link.filename, link.path)
-        elif isinstance(group[name], h5py.Group):
-            tree[name] = _h5_tree(group[name])
-        else:
-            tree[name] = _plain(group[name][()])
-    return tree
 
 
 def _plain(value):

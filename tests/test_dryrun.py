@@ -11,9 +11,9 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+from helpers import h5_tree
 
 from acme import ParallelMap, clients, dryrun
 from acme.dryrun import Estimate, Sample, ask_to_continue, dry_run, estimate_memory, sample_calls
@@ -144,23 +144,6 @@ def _files(directory: Path) -> list[str]:
     return names
 
 
-def _h5_content(group: h5py.Group | Path) -> dict:
-    """Datasets by value, groups recursively, links to payloads by their target."""
-    if isinstance(group, Path):
-        with h5py.File(group, "r") as h5:
-            return _h5_content(h5)
-    tree: dict = {}
-    for name in group:
-        link = group.get(name, getlink=True)
-        if isinstance(link, h5py.ExternalLink):
-            tree[name] = (link.filename, link.path)
-        elif isinstance(group[name], h5py.Group):
-            tree[name] = _h5_content(group[name])
-        else:
-            tree[name] = np.asarray(group[name][()]).tolist()
-    return tree
-
-
 STORAGE = {
     "hdf5": {},
     "hdf5-shape": {"result_shape": (3, None)},
@@ -188,7 +171,7 @@ def test_result_files_are_those_of_a_run_without_dry_run(tmp_path, mode, acme_lo
     assert len([n for n in names if n.endswith((".h5", ".pickle"))]) >= 1
     for name in names:
         if name.endswith(".h5"):
-            assert _h5_content(runs[True] / name) == _h5_content(runs[False] / name)
+            assert h5_tree(runs[True] / name) == h5_tree(runs[False] / name)
     assert any(m.startswith("Dry-run completed.") for m in acme_log.messages())
     assert list(scratch.iterdir()) == []  # the dry run's temporary files are gone
 

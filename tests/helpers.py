@@ -1,0 +1,26 @@
+"""Helpers shared by the tests (reading what a run left on disk)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+
+def h5_tree(group: h5py.Group | Path) -> dict:
+    """An HDF5 file or group as a dict: datasets by value (as lists), groups recursively,
+    external links by their target ``(filename, path)``."""
+    if isinstance(group, Path):
+        with h5py.File(group, "r") as h5:
+            return h5_tree(h5)
+    tree: dict = {}
+    for name in group:
+        link = group.get(name, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            tree[name] = (link.filename, link.path)
+        elif isinstance(group[name], h5py.Group):
+            tree[name] = h5_tree(group[name])
+        else:
+            tree[name] = np.asarray(group[name][()]).tolist()
+    return tree
