@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -201,6 +202,13 @@ def run_quickstart(row: Row, workdir: Path) -> None:
 
 def execute(row: Row, args: argparse.Namespace, acme_python: Path | None) -> None:
     workdir = args.workdir / f"{row.tool}-{row.mode}-{row.n}-{row.func}"
+    try:
+        measure_row(row, workdir, acme_python)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure_row(row: Row, workdir: Path, acme_python: Path | None) -> None:
     if row.tool == "quickstart":
         run_quickstart(row, workdir)
     elif row.tool == "esi-acme":
