@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 
 from .log import get_logger
-from .outputs import atomic_path, publish
+from .outputs import atomic_path, atomic_write, publish
 from .payloads import check_shape, hdf5_datasets
 from .tasks import CallOutcome
 
@@ -76,33 +76,27 @@ def build_link_container(container: Path, payload_dir: Path, outcomes: list[Call
     # (outcome, payload path relative to the container) of every call with an HDF5 payload
     linked = [(o, f"{rel_dir}/{os.path.basename(o.path)}") for o in outcomes
               if o is not None and o.ok and o.path is not None and o.path.endswith(".h5")]
-    tmp = atomic_path(container)
-    try:
-        with h5py.File(tmp, "w", libver="latest") as h5f:
-            if result_shape is None:
-                links = h5f.id.links  # low-level: a third of the high-level API's time
-                for o, rel in linked:
-                    links.create_external(f"comp_{o.index}".encode(), rel.encode(), b"/")
-            else:
-                dtype = np.dtype(result_dtype)
-                shape, maxshape = _final_shape(result_shape, len(outcomes),
-                                               [o for o, _ in linked])
-                layout = h5py.VirtualLayout(shape=shape, dtype=dtype, maxshape=maxshape)
-                for o, rel in linked:
-                    part = tuple(o.shape or ())
-                    layout[_slot(result_shape, o.index, part)] = h5py.VirtualSource(
-                        rel, "result_0", shape=part)
-                h5f.create_virtual_dataset("result_0", layout, fillvalue=_zero(dtype))
-                for o, rel in linked:
-                    if o.n_values > 1:
-                        group = h5f.create_group(f"comp_{o.index}")
-                        for k in range(1, o.n_values):
-                            group[f"result_{k}"] = h5py.ExternalLink(rel, f"/result_{k}")
-            record_missing(h5f, outcomes)
-        publish(tmp, container)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(container) as tmp, h5py.File(tmp, "w", libver="latest") as h5f:
+        if result_shape is None:
+            links = h5f.id.links  # low-level: a third of the high-level API's time
+            for o, rel in linked:
+                links.create_external(f"comp_{o.index}".encode(), rel.encode(), b"/")
+        else:
+            dtype = np.dtype(result_dtype)
+            shape, maxshape = _final_shape(result_shape, len(outcomes),
+                                           [o for o, _ in linked])
+            layout = h5py.VirtualLayout(shape=shape, dtype=dtype, maxshape=maxshape)
+            for o, rel in linked:
+                part = tuple(o.shape or ())
+                layout[_slot(result_shape, o.index, part)] = h5py.VirtualSource(
+                    rel, "result_0", shape=part)
+            h5f.create_virtual_dataset("result_0", layout, fillvalue=_zero(dtype))
+            for o, rel in linked:
+                if o.n_values > 1:
+                    group = h5f.create_group(f"comp_{o.index}")
+                    for k in range(1, o.n_values):
+                        group[f"result_{k}"] = h5py.ExternalLink(rel, f"/result_{k}")
+        record_missing(h5f, outcomes)
 
 
 class SingleFileWriter:

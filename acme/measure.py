@@ -47,7 +47,7 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
-from .outputs import atomic_path, publish
+from .outputs import atomic_write
 from .payloads import StorageSpec, write_result
 from .tasks import SharedCall, run_call
 
@@ -184,10 +184,8 @@ def _nbytes(value: Any, depth: int = 0) -> int:
 # -- the child process --------------------------------------------------------------------
 def _dump_atomic(obj: Any, path: Path) -> None:
     """Pickle ``obj`` to ``path`` so that a reader never sees a half-written file."""
-    tmp = atomic_path(path)
-    with open(tmp, "wb") as handle:
+    with atomic_write(path) as tmp, open(tmp, "wb") as handle:
         pickle.dump(obj, handle)
-    publish(tmp, path)
 
 
 def _child_main(workdir: str) -> int:

@@ -15,11 +15,14 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-__all__ = ["RunPaths", "auto_dir_name", "AUTO_DIR_PATTERN", "atomic_path", "publish"]
+__all__ = ["RunPaths", "auto_dir_name", "AUTO_DIR_PATTERN", "atomic_path", "publish",
+           "atomic_write"]
 
 #: Names of auto-generated output directories; only these are ever cleaned up.
 AUTO_DIR_PATTERN = re.compile(r"^ACME_\d{8}-\d{6}-\d{6}$")
@@ -82,3 +85,16 @@ def atomic_path(final: Path | str) -> str:
 def publish(tmp: str, final: Path | str) -> None:
     """Move a completed temporary file to its final name (atomic on POSIX)."""
     os.replace(tmp, final)
+
+
+@contextmanager
+def atomic_write(final: Path | str) -> Iterator[str]:
+    """Yield a temporary name to write ``final`` under; publish it if the block
+    completes, remove it if the block raises. Readers never see a partial file."""
+    tmp = atomic_path(final)
+    try:
+        yield tmp
+        publish(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -233,3 +233,24 @@ def test_logger_is_restored_after_a_run(in_tmp, client):
         assert logger.level == logging.DEBUG
         pmap.compute()
     assert (logger.level, list(logger.handlers), logger.propagate) == before
+
+
+def test_large_argument_warning(in_tmp, client, acme_log, monkeypatch):
+    monkeypatch.setattr(ParallelMap, "_maxArgSize", 1)
+    big = np.zeros((2, 200_000))  # 3.2 MB, broadcast
+    with ParallelMap(f, [1, 2], big, write_worker_results=False, verbose=False) as pmap:
+        pmap.compute()
+    assert any("argument size 3.20 MB exceeds recommended limit of 1 MB" in m
+               for m in acme_log.messages())
+
+
+def test_existing_logfile_is_appended_with_a_warning(in_tmp, client):
+    logfile = in_tmp / "my_log.txt"
+    logfile.write_text("earlier run\n")
+    with pytest.warns(UserWarning, match="ACME log-file .*my_log.txt already exists, "
+                                         "appending to it"):
+        with ParallelMap(f, [1, 2], 3, logfile=str(logfile),
+                         write_worker_results=False) as pmap:
+            pmap.compute()
+    text = logfile.read_text()
+    assert text.startswith("earlier run\n") and "This is ACME v." in text
