@@ -15,6 +15,7 @@ Pure: no dask, no I/O. Rules (ACME's, minus its defects):
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 
 from .options import check_int
 
-__all__ = ["CallPlan", "plan_calls"]
+__all__ = ["CallPlan", "plan_calls", "size_mb"]
 
 _PREFIX = "<ParallelMap>"
 
@@ -216,3 +217,13 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
 
 def _as_sequence(obj: Any) -> Any:
     return obj if isinstance(obj, (list, tuple, np.ndarray)) else list(obj)
+
+
+def size_mb(obj: Any, depth: int = 0) -> float:
+    """Rough size of an argument in MB (arrays exactly, containers by their items)."""
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes / 1e6
+    size = sys.getsizeof(obj) / 1e6
+    if isinstance(obj, (list, tuple)) and depth < 2:
+        size += sum(size_mb(item, depth + 1) for item in obj[:10000])
+    return size

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
-import numpy as np
 from tqdm.auto import tqdm
 
 from . import clients, dryrun
 from ._version import __version__
-from .arguments import CallPlan, plan_calls
+from .arguments import CallPlan, plan_calls, size_mb
 from .cleanup import cleanup_for_run
 from .containers import SingleFileWriter, build_link_container
 from .errors import ParallelMapError
@@ -31,6 +30,7 @@ from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
 from .outputs import RunPaths, auto_dir_name
 from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
+from .results import assemble_results
 from .tasks import CallOutcome, SharedCall, run_call
 
 __all__ = ["ParallelMap"]
@@ -232,7 +232,7 @@ class ParallelMap:
     def _size_notes(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[str]:
         notes = []
         for value in list(args) + list(kwargs.values()):
-            size = _size_mb(value)
+            size = size_mb(value)
             if size > self._maxArgSize:
                 notes.append(f"argument size {size:4.2f} MB exceeds recommended limit of "
                              f"{self._maxArgSize} MB. Distributing large variables across "
@@ -393,7 +393,7 @@ class ParallelMap:
         if opts.storage == "hdf5" and run.paths is not None and run.paths.container:
             build_link_container(run.paths.container, run.paths.payload_dir, outcomes,
                                  opts.result_shape, opts.result_dtype)
-        results = self._results(outcomes)
+        results = assemble_results(outcomes, opts, self.results_container)
         elapsed = time.perf_counter() - started
         if n_failed:
             failed = {o.index: o.error or "" for o in outcomes if o is not None and not o.ok}
@@ -430,30 +430,6 @@ class ParallelMap:
             outcome.warning = pickled_warning(outcome.index, err, path)
         return outcome
 
-    def _results(self, outcomes: list[CallOutcome | None]) -> Any:
-        opts = self.options
-        ok = [o if o is not None and o.ok else None for o in outcomes]
-        if opts.storage == "single":
-            return [self.results_container]
-        if opts.storage in ("hdf5", "pickle"):
-            return [o.path if o else None for o in ok]
-        if opts.result_shape is None:
-            return [o.value if o else None for o in ok]
-        shape = tuple(len(ok) if d is None else int(d) for d in opts.result_shape)
-        stacked = np.zeros(shape, dtype=np.dtype(opts.result_dtype))
-        dim = opts.result_shape.index(None)
-        extras = []
-        for i, o in enumerate(ok):
-            values = (list(o.value) if isinstance(o.value, tuple) else [o.value]) if o else None
-            if values is not None:
-                index = (slice(None),) * dim + (i,)
-                stacked[index] = values[0]
-            extras.append(tuple(values[1:]) if values is not None else None)
-        if any(o is not None and o.n_values > 1 for o in ok):
-            return [stacked, extras]
-        return [stacked]
-
-
 def _where_results(storage: str, paths: RunPaths | None) -> str:
     """Where a run's results go, for the log."""
     if storage == "memory" or paths is None:
@@ -463,14 +439,3 @@ def _where_results(storage: str, paths: RunPaths | None) -> str:
     if storage == "single":
         return f"in one HDF5 file, {paths.container}"
     return f"as HDF5 payloads in {paths.payload_dir}, linked by {paths.container}"
-
-
-def _size_mb(obj: Any, depth: int = 0) -> float:
-    """Rough size of an argument in MB (arrays exactly, containers by their items)."""
-    if isinstance(obj, np.ndarray):
-        return obj.nbytes / 1e6
-    size = sys.getsizeof(obj) / 1e6
-    if isinstance(obj, (list, tuple)) and depth < 2:
-        size += sum(_size_mb(item, depth + 1) for item in obj[:10000])
-    return size
-

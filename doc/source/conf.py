@@ -64,31 +64,3 @@ html_theme_options = {
     "description": "One function, many inputs, every result on disk",
     "fixed_sidebar": True,
 }
-
-# -- Pages written separately ------------------------------------------------------------
-# index.rst lists these pages in its toctree, and other pages link to them. Until a page
-# exists, its toctree entry is dropped and links to it are rendered as plain text, so the
-# build stays warning-free; once the .rst file is added, both appear without any change.
-PENDING_PAGES = ("results", "clusters", "debugging", "performance")
-_SOURCE_DIR = Path(__file__).resolve().parent
-_MISSING = {page for page in PENDING_PAGES if not (_SOURCE_DIR / f"{page}.rst").exists()}
-
-
-def _drop_missing_from_toctree(app, docname, source):
-    if docname != "index" or not _MISSING:
-        return
-    lines = source[0].splitlines(keepends=True)
-    source[0] = "".join(line for line in lines
-                        if not (line.startswith("   ") and line.strip() in _MISSING))
-
-
-def _unlink_missing_pages(app, env, node, contnode):
-    if node.get("reftype") == "doc" and node.get("reftarget") in _MISSING:
-        return contnode
-    return None
-
-
-def setup(app):
-    app.connect("source-read", _drop_missing_from_toctree)
-    app.connect("missing-reference", _unlink_missing_pages)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}

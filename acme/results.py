@@ -1,0 +1,47 @@
+"""What :meth:`ParallelMap.compute` returns, assembled from the calls' outcomes.
+
+* HDF5 payloads or pickles: the path of each call's file, in call order;
+* a single file: ``[container]``;
+* in memory: each call's return value, in call order; with ``result_shape``,
+  ``[array]`` (the stacked first return values, as ACME's user guide shows) or, when the
+  function returns more than one value, ``[array, extras]`` with ``extras[i]`` the tuple of
+  call ``i``'s further return values.
+
+Failed calls are ``None`` (their slot of a stacked array holds zeros).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .options import RunOptions
+from .tasks import CallOutcome
+
+__all__ = ["assemble_results"]
+
+
+def assemble_results(outcomes: list[CallOutcome | None], opts: RunOptions,
+                     container: str | None) -> Any:
+    """The return value of a run with options ``opts`` (see the module docstring)."""
+    ok = [o if o is not None and o.ok else None for o in outcomes]
+    if opts.storage == "single":
+        return [container]
+    if opts.storage in ("hdf5", "pickle"):
+        return [o.path if o else None for o in ok]
+    if opts.result_shape is None:
+        return [o.value if o else None for o in ok]
+    shape = tuple(len(ok) if d is None else int(d) for d in opts.result_shape)
+    stacked = np.zeros(shape, dtype=np.dtype(opts.result_dtype))
+    dim = opts.result_shape.index(None)
+    extras = []
+    for i, o in enumerate(ok):
+        values = (list(o.value) if isinstance(o.value, tuple) else [o.value]) if o else None
+        if values is not None:
+            index = (slice(None),) * dim + (i,)
+            stacked[index] = values[0]
+        extras.append(tuple(values[1:]) if values is not None else None)
+    if any(o is not None and o.n_values > 1 for o in ok):
+        return [stacked, extras]
+    return [stacked]
