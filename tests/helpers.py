@@ -7,6 +7,17 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+#: ParallelMap keywords of every storage mode, by a short name.
+STORAGE_MODES = {
+    "hdf5": {},
+    "hdf5-shape": {"result_shape": (3, None)},
+    "single": {"single_file": True},
+    "single-shape": {"single_file": True, "result_shape": (3, None)},
+    "pickle": {"write_pickle": True},
+    "memory": {"write_worker_results": False},
+    "memory-shape": {"write_worker_results": False, "result_shape": (3, None)},
+}
+
 
 def h5_tree(group: h5py.Group | Path) -> dict:
     """An HDF5 file or group as a dict: datasets by value (as lists), groups recursively,

@@ -14,7 +14,7 @@ import distributed
 import h5py
 import numpy as np
 import pytest
-from helpers import h5_tree
+from helpers import STORAGE_MODES, h5_tree
 
 from acme import ParallelMap, clients
 from tests import funcs
@@ -115,15 +115,7 @@ def test_breakpoint_stops_in_the_callers_process(tmp_path):
 
 
 # -- the same results as a parallel run ---------------------------------------------------
-STORAGE = {
-    "hdf5": {},
-    "hdf5-shape": {"result_shape": (3, None)},
-    "single": {"single_file": True},
-    "single-shape": {"single_file": True, "result_shape": (3, None)},
-    "pickle": {"write_pickle": True},
-    "memory": {"write_worker_results": False},
-    "memory-shape": {"write_worker_results": False, "result_shape": (3, None)},
-}
+STORAGE = STORAGE_MODES
 
 
 def _content(path: Path):

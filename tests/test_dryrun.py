@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import h5_tree
+from helpers import STORAGE_MODES, h5_tree
 
 from acme import ParallelMap, clients, dryrun
 from acme.dryrun import Estimate, Sample, ask_to_continue, dry_run, estimate_memory, sample_calls
@@ -144,13 +144,7 @@ def _files(directory: Path) -> list[str]:
     return names
 
 
-STORAGE = {
-    "hdf5": {},
-    "hdf5-shape": {"result_shape": (3, None)},
-    "single": {"single_file": True},
-    "single-shape": {"single_file": True, "result_shape": (3, None)},
-    "pickle": {"write_pickle": True},
-}
+STORAGE = {name: kw for name, kw in STORAGE_MODES.items() if not name.startswith("memory")}
 
 
 @pytest.mark.parametrize("mode", STORAGE)

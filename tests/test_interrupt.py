@@ -20,7 +20,7 @@ SCRIPT = textwrap.dedent("""
 
     def slow(x):
         print("STARTED", os.getpid(), flush=True)
-        time.sleep(60)
+        time.sleep(60)  # noqa: sleep-ok (the call that Ctrl-C interrupts)
         return x
 
     if __name__ == "__main__":
