@@ -86,14 +86,12 @@ def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logg
         expected = len(client.cluster.worker_spec) if client.cluster is not None else 1
         return ClientHandle(client, owned=True, expected_workers=max(1, expected))
 
+    from .clusters.local import local_cluster_setup
     n = local_worker_count(options.n_workers, n_calls)
     memory = None if options.mem_per_worker == "auto" else options.mem_per_worker
-    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                       memory_limit=memory or "auto")
-    client = distributed.Client(cluster)
-    log.info("Local parallel computing client ready, dashboard accessible at %s",
-             client.dashboard_link)
-    return ClientHandle(client, owned=True, expected_workers=n)
+    local = local_cluster_setup(n_workers=n, mem_per_worker=memory, interactive=False)
+    assert local is not None  # only a prompt (interactive=True) returns None
+    return ClientHandle(local, owned=True, expected_workers=n)
 
 
 def shutdown(client: distributed.Client) -> None:

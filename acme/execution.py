@@ -2,27 +2,32 @@
 
 Data flow::
 
-    CallPlan --(SharedCall: function, broadcast values, storage; scattered once)--+
+    CallPlan --(SharedCall: function, broadcast values, storage; sent once)-------+
        |                                                                          v
        +--(chunks of (index, split values))--> client.submit(run_chunk) --> workers
                                                                                  |
     outcomes[index] <-- as_completed <-- list[CallOutcome] per chunk <-----------+
 
 Calls are grouped into a few chunks per worker thread so dask's per-task overhead is
-paid per chunk, not per call; results, failures and progress stay per call.
+paid per chunk, not per call; results, failures and progress stay per call. A chunk that
+fails as a whole (a call killed its worker, a result could not be sent back) is run again
+call by call, so that only the calls at fault fail.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable
+from concurrent.futures import CancelledError
 
 import distributed
 
 from .arguments import CallPlan
-from .tasks import CallOutcome, SharedCall, run_chunk
+from .tasks import CallOutcome, SharedCall, run_chunk, shared_value
 
 __all__ = ["chunk_ranges", "execute", "CHUNKS_PER_SLOT"]
 
@@ -47,11 +52,31 @@ def chunk_ranges(n_calls: int, slots: int, chunk_size: int | None = None) -> lis
 
 
 def _failed_chunk(chunk: range, future: distributed.Future) -> list[CallOutcome]:
-    """Every call of a chunk whose task itself failed (e.g. its worker died)."""
-    exc = future.exception()
-    tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
+    """Every call of a chunk whose task itself failed (e.g. its worker died) or was
+    cancelled (e.g. by a client restart)."""
+    if future.status == "error":
+        exc = future.exception()
+        tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
+    else:
+        exc = CancelledError(f"the dask task {future.key!r} running these calls was "
+                             f"{future.status}")
+        tb = f"{type(exc).__name__}: {exc}\n"
     summary = f"{type(exc).__name__}: {exc}"
     return [CallOutcome(i, None, None, tb, summary, None) for i in chunk]
+
+
+def _send_shared(client: distributed.Client, shared: SharedCall, key: str
+                 ) -> distributed.Future:
+    """Send what all calls share to the cluster once, under a key unique to the run.
+
+    As a task, not as scattered data: when a worker holding it dies, the scheduler can
+    compute it again, while scattered data would be lost for good and cancel every chunk
+    still to run. (The scheduler keeps the task's argument until the run ends; dask's
+    "large graph" warning therefore says nothing useful here.)
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        return client.submit(shared_value, shared, key=key, pure=False)
 
 
 def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slots: int,
@@ -64,22 +89,41 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     """
     token = uuid.uuid4().hex[:10]
     name = getattr(plan.func, "__name__", "func")
-    # hash=False: a key unique to this run, so nothing collides with earlier runs.
-    [shared_future] = client.scatter([shared], broadcast=True, hash=False)
+    shared_future = _send_shared(client, shared, f"acme-{name}-{token}-shared")
     futures: dict[distributed.Future, range] = {}
+    # Calls of chunks that failed as a whole (calls' own exceptions are caught inside a
+    # chunk): one call killed its worker, or a result could not be sent back. They run
+    # again one at a time, so the failure lands only on the call causing it; all at
+    # once, dask would count every call queued on a dying worker as a suspect.
+    rerun: collections.deque[int] = collections.deque()
+
+    def submit(chunk: range, key: str) -> distributed.Future:
+        calls = [(i, plan.call_values(i)) for i in chunk]
+        future = client.submit(run_chunk, shared_future, calls, pure=False, key=key)
+        futures[future] = chunk
+        return future
+
+    rerunning: distributed.Future | None = None  # at most one call reruns at a time
     try:
         for j, chunk in enumerate(chunk_ranges(plan.n_calls, slots, chunk_size)):
-            calls = [(i, plan.call_values(i)) for i in chunk]
-            future = client.submit(run_chunk, shared_future, calls, pure=False,
-                                   key=f"acme-{name}-{token}-{j}")
-            futures[future] = chunk
-        for future in distributed.as_completed(futures):
-            chunk = futures[future]
-            outcomes = _failed_chunk(chunk, future) if future.status == "error" \
-                else future.result()
+            submit(chunk, f"acme-{name}-{token}-{j}")
+        pending = distributed.as_completed(list(futures))
+        for future in pending:
+            chunk = futures.pop(future)
+            if future is rerunning:
+                rerunning = None
+            if future.status == "error" and len(chunk) > 1:
+                rerun.extend(chunk)
+            else:
+                outcomes = future.result() if future.status == "finished" \
+                    else _failed_chunk(chunk, future)
+                for outcome in outcomes:
+                    on_outcome(outcome)
             future.release()
-            for outcome in outcomes:
-                on_outcome(outcome)
+            if rerun and rerunning is None:
+                i = rerun.popleft()
+                rerunning = submit(range(i, i + 1), f"acme-{name}-{token}-call{i}")
+                pending.add(rerunning)
     except BaseException:
         client.cancel(list(futures) + [shared_future])
         raise

@@ -19,7 +19,7 @@ import numpy as np
 from .arguments import assemble
 from .payloads import StorageSpec, check_shape, write_result
 
-__all__ = ["SharedCall", "CallOutcome", "run_chunk", "run_call"]
+__all__ = ["SharedCall", "CallOutcome", "run_chunk", "run_call", "shared_value"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,11 @@ def run_call(func: Callable[..., Any], shared: SharedCall, index: int,
             raise
         return CallOutcome(index, None, None, traceback.format_exc(),
                            f"{type(err).__name__}: {err}", None)
+
+
+def shared_value(shared: SharedCall) -> SharedCall:
+    """The task that holds a run's :class:`SharedCall` on the cluster (recomputable)."""
+    return shared
 
 
 def run_chunk(shared: SharedCall, calls: Sequence[tuple[int, Sequence[Any]]]

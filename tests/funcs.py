@@ -51,3 +51,9 @@ def rand1(x):
 
 def array_sum(x, arr):
     return float(x + arr.sum())
+
+
+def dies_at_3(x):
+    if x == 3:
+        os._exit(1)  # the worker process dies: no exception to catch
+    return x
