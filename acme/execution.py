@@ -76,7 +76,11 @@ def _send_shared(client: distributed.Client, shared: SharedCall, key: str
     """
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-        return client.submit(shared_value, shared, key=key, pure=False)
+        future = client.submit(shared_value, shared, key=key, pure=False)
+    # On every worker before the chunks are scheduled: otherwise the scheduler favours
+    # the one worker that holds it, and the others idle while chunks queue there.
+    client.replicate([future])
+    return future
 
 
 def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slots: int,
