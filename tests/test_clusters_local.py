@@ -197,6 +197,19 @@ def test_user_profile_overrides_and_detection(tmp_path, monkeypatch):
     assert detect_profile() is None
 
 
+def test_detection_skips_a_broken_profile_of_another_site(tmp_path, monkeypatch, caplog):
+    (tmp_path / "aaa_broken.json").write_text("{ not json")
+    (tmp_path / "here.json").write_text(json.dumps({"match": {"paths_exist": [str(tmp_path)]}}))
+    monkeypatch.setenv("ACME_PROFILE_PATH", str(tmp_path))
+    monkeypatch.delenv("ACME_PROFILE", raising=False)
+    with caplog.at_level("WARNING", logger="ACME"):
+        detected = detect_profile()
+    assert detected is not None and detected.name == "here"
+    assert "Skipping site profile 'aaa_broken': Cannot read site profile" in caplog.text
+    with pytest.raises(ValueError, match="Cannot read site profile"):
+        load_profile("aaa_broken")  # asked for by name, it is still an error
+
+
 def test_bad_profiles_are_rejected(tmp_path, monkeypatch):
     (tmp_path / "typo.json").write_text(json.dumps({"invalid_partition": ["x"]}))
     monkeypatch.setenv("ACME_PROFILE_PATH", str(tmp_path))

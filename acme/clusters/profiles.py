@@ -223,7 +223,12 @@ def detect_profile() -> Profile | None:
     if chosen is not None:
         return None if chosen.lower() in ("", "none") else load_profile(chosen)
     for name in available_profiles():
-        profile = load_profile(name)
+        try:
+            profile = load_profile(name)
+        except ValueError as exc:
+            # A broken file for some other site must not stop this machine's runs.
+            log.warning("Skipping site profile %r: %s", name, exc)
+            continue
         if profile.applies():
             return profile
     return None
