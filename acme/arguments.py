@@ -24,7 +24,7 @@ import numpy as np
 
 from .options import check_int
 
-__all__ = ["CallPlan", "plan_calls", "size_mb"]
+__all__ = ["CallPlan", "plan_calls", "size_mb", "func_name"]
 
 _PREFIX = "<ParallelMap>"
 
@@ -105,7 +105,8 @@ def _names(names: list[str] | tuple[str, ...]) -> str:
     return "(" + ", ".join(repr(n) for n in names) + ")"
 
 
-def _func_name(func: Callable[..., Any]) -> str:
+def func_name(func: Callable[..., Any]) -> str:
+    """The name files and messages use for ``func`` (its ``__name__``, else its type's)."""
     return getattr(func, "__name__", type(func).__name__)
 
 
@@ -118,7 +119,7 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         if isinstance(n_inputs, str):
             raise ValueError(f"`n_inputs` has to be 'auto' or an integer >= 1, not {n_inputs!r}")
         n_inputs = check_int(n_inputs, "n_inputs", minimum=1)
-    name = _func_name(func)
+    name = func_name(func)
     params = list(_signature(func).parameters.values())
     kinds = inspect.Parameter
     positional = [p for p in params if p.kind in (kinds.POSITIONAL_ONLY,

@@ -22,7 +22,6 @@ import logging
 import math
 import random
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,12 +30,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 import cloudpickle
 
-from .arguments import CallPlan
+from .arguments import CallPlan, func_name
 from .log import get_logger
 from .measure import Sample, measure_call
 from .payloads import StorageSpec
 from .prompt import stdin_is_tty
-from .tasks import SharedCall
+from .tasks import SharedCall, shared_call
 
 if TYPE_CHECKING:
     from .pmap import ParallelMap
@@ -161,10 +160,8 @@ def _seconds(seconds: float) -> str:
 
 # -- sampling -----------------------------------------------------------------------------
 def _shared(plan: CallPlan, func: Callable[..., Any], result_shape: Any) -> SharedCall:
-    name = getattr(func, "__name__", type(func).__name__)
-    storage = StorageSpec("memory", "", name, result_shape)
-    return SharedCall(cloudpickle.dumps(func), plan.args, plan.kwargs, plan.split_pos,
-                      plan.split_kw, plan.pass_task_id, storage, tuple(sys.path))
+    storage = StorageSpec("memory", "", func_name(func), result_shape)
+    return shared_call(plan, storage, cloudpickle.dumps(func))
 
 
 def pick_calls(n_calls: int, n_samples: int, seed: int | None = None) -> list[int]:
@@ -233,7 +230,7 @@ def estimate_memory(plan: CallPlan, func: Callable[..., Any], n_samples: int = 3
     :attr:`Estimate.memory_gb` for the partition choice.
     """
     log = log or get_logger()
-    name = getattr(func, "__name__", type(func).__name__)
+    name = func_name(func)
     log.info("Estimating memory footprint of %s", name)
     estimate = sample_calls(plan, func, n_samples=n_samples, max_seconds=max_seconds,
                             seed=seed)

@@ -26,7 +26,7 @@ from concurrent.futures import CancelledError
 
 import distributed
 
-from .arguments import CallPlan
+from .arguments import CallPlan, func_name
 from .tasks import CallOutcome, SharedCall, run_chunk, shared_value
 
 __all__ = ["chunk_ranges", "execute", "CHUNKS_PER_SLOT"]
@@ -92,7 +92,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     run's tasks are cancelled before the exception propagates.
     """
     token = uuid.uuid4().hex[:10]
-    name = getattr(plan.func, "__name__", "func")
+    name = func_name(plan.func)
     shared_future = _send_shared(client, shared, f"acme-{name}-{token}-shared")
     futures: dict[distributed.Future, range] = {}
     # Calls of chunks that failed as a whole (calls' own exceptions are caught inside a

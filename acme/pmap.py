@@ -8,7 +8,7 @@ every call and writes the container; leaving the context gives the client back.
 from __future__ import annotations
 
 import bdb
-import sys
+import logging
 import time
 import traceback
 from collections.abc import Callable
@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from . import clients, dryrun
 from ._version import __version__
-from .arguments import CallPlan, plan_calls, size_mb
+from .arguments import CallPlan, func_name, plan_calls, size_mb
 from .cleanup import cleanup_for_run
 from .containers import SingleFileWriter, build_link_container
 from .errors import ParallelMapError
@@ -31,7 +31,7 @@ from .options import RunOptions, check_bool, check_int, validate_options
 from .outputs import RunPaths, auto_dir_name
 from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
 from .results import assemble_results
-from .tasks import CallOutcome, SharedCall, run_call
+from .tasks import CallOutcome, run_call, shared_call
 
 __all__ = ["ParallelMap"]
 
@@ -154,7 +154,7 @@ class ParallelMap:
     # -- properties -------------------------------------------------------------------
     @property
     def func_name(self) -> str:
-        return getattr(self.func, "__name__", type(self.func).__name__)
+        return func_name(self.func)
 
     @property
     def output_dir(self) -> str | None:
@@ -329,10 +329,7 @@ class ParallelMap:
         storage = self._storage()
         where = _where_results(opts.storage, run.paths)
         # Debug mode calls self.func directly: no need (or ability) to pickle it.
-        blob = b"" if debug else cloudpickle.dumps(self.func)
-        shared = SharedCall(blob, plan.args, plan.kwargs,
-                            plan.split_pos, plan.split_kw, plan.pass_task_id, storage,
-                            tuple(sys.path))
+        shared = shared_call(plan, storage, b"" if debug else cloudpickle.dumps(self.func))
         outcomes: list[CallOutcome | None] = [None] * plan.n_calls
         writer = None
         if opts.storage == "single" and run.paths is not None and run.paths.container:
@@ -349,9 +346,7 @@ class ParallelMap:
                 log.warning(outcome.warning)
             if not outcome.ok:
                 n_failed += 1
-                log.error("Task %d failed: %s", outcome.index, outcome.summary)
-                log.error("Traceback of task %d:\n%s", outcome.index, outcome.error,
-                          extra={"file_only": True})
+                _log_failure(log, outcome.index, outcome.summary, outcome.error)
             if opts.storage != "memory":
                 outcome.value = None
             outcomes[outcome.index] = outcome
@@ -369,9 +364,8 @@ class ParallelMap:
                                            catch=False)
                     except Exception as err:  # propagates unchanged, for the debugger
                         if not isinstance(err, bdb.BdbQuit):
-                            log.error("Task %d failed: %s: %s", i, type(err).__name__, err)
-                            log.error("Traceback of task %d:\n%s", i, traceback.format_exc(),
-                                      extra={"file_only": True})
+                            _log_failure(log, i, f"{type(err).__name__}: {err}",
+                                         traceback.format_exc())
                         raise
                     collect(outcome)
             else:
@@ -429,6 +423,13 @@ class ParallelMap:
             outcome.path = path
             outcome.warning = pickled_warning(outcome.index, err, path)
         return outcome
+
+def _log_failure(log: logging.Logger, index: int, summary: str | None,
+                 tb: str | None) -> None:
+    """One line per failed call on the console; its traceback in the log file only."""
+    log.error("Task %d failed: %s", index, summary)
+    log.error("Traceback of task %d:\n%s", index, tb, extra={"file_only": True})
+
 
 def _where_results(storage: str, paths: RunPaths | None) -> str:
     """Where a run's results go, for the log."""

@@ -16,10 +16,11 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
-from .arguments import assemble
+from .arguments import CallPlan, assemble
 from .payloads import StorageSpec, check_shape, write_result
 
-__all__ = ["SharedCall", "CallOutcome", "run_chunk", "run_call", "shared_value"]
+__all__ = ["SharedCall", "CallOutcome", "run_chunk", "run_call", "shared_call",
+           "shared_value"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,13 @@ def run_call(func: Callable[..., Any], shared: SharedCall, index: int,
             raise
         return CallOutcome(index, None, None, traceback.format_exc(),
                            f"{type(err).__name__}: {err}", None)
+
+
+def shared_call(plan: CallPlan, storage: StorageSpec, func_blob: bytes) -> SharedCall:
+    """What all calls of ``plan`` share, with the function pickled as ``func_blob``
+    (empty for callers that run the function in their own process)."""
+    return SharedCall(func_blob, plan.args, plan.kwargs, plan.split_pos, plan.split_kw,
+                      plan.pass_task_id, storage, tuple(sys.path))
 
 
 def shared_value(shared: SharedCall) -> SharedCall:

@@ -54,6 +54,14 @@ def check_warnings(acme_log, name):
                "object array)" in msg
 
 
+def assert_links_stored_calls(container):
+    """The container holds every call with HDF5 output, and only those."""
+    with h5py.File(container, "r") as h5f:
+        assert sorted(h5f) == sorted(f"comp_{i}" for i in STORED)
+        for i in STORED:
+            np.testing.assert_array_equal(h5f[f"comp_{i}/result_0"][()], f(i))
+
+
 @pytest.mark.usefixtures("client")
 def test_every_fifth_call_pickled_under_its_own_name(tmp_path, acme_log):
     out = tmp_path / "out"
@@ -70,10 +78,7 @@ def test_every_fifth_call_pickled_under_its_own_name(tmp_path, acme_log):
         assert load(payload / f"f_{i}.pickle") == f(i)
     # the container stays and links every task with HDF5 output, and only those
     assert (out / "f.h5").exists()
-    with h5py.File(out / "f.h5", "r") as h5f:
-        assert sorted(h5f) == sorted(f"comp_{i}" for i in STORED)
-        for i in STORED:
-            np.testing.assert_array_equal(h5f[f"comp_{i}/result_0"][()], f(i))
+    assert_links_stored_calls(out / "f.h5")
     check_warnings(acme_log, "f")
 
 
@@ -88,10 +93,7 @@ def test_single_file_pickles_next_to_the_container(tmp_path, acme_log):
     assert [n for n in names if n.endswith(".pickle")] == sorted(f"f_{i}.pickle" for i in PICKLED)
     for i in PICKLED:
         assert load(out / f"f_{i}.pickle") == f(i)
-    with h5py.File(out / "f.h5", "r") as h5f:
-        assert sorted(h5f) == sorted(f"comp_{i}" for i in STORED)
-        for i in STORED:
-            np.testing.assert_array_equal(h5f[f"comp_{i}/result_0"][()], f(i))
+    assert_links_stored_calls(out / "f.h5")
     check_warnings(acme_log, "f")
 
 

@@ -4,6 +4,7 @@ client reuse and hygiene."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -25,8 +26,8 @@ def test_walkthrough_default_storage(in_tmp, client):
     assert results == [str(out / "f_payload" / f"f_{i}.h5") for i in range(4)]
     assert pmap.results_container == str(out / "f.h5")
     entries = sorted(os.listdir(out))
-    assert entries[:2] == ["ACME_f_" + entries[0][7:], "f.h5"] or len(entries) == 3
-    assert {"f.h5", "f_payload"} <= set(entries) and len(entries) == 3
+    assert len(entries) == 3 and entries[1:] == ["f.h5", "f_payload"]
+    assert re.fullmatch(r"ACME_f_\d{8}-\d{6}\.log", entries[0])
     assert sorted(os.listdir(out / "f_payload")) == [f"f_{i}.h5" for i in range(4)]
     with h5py.File(pmap.results_container, "r") as h5f:
         assert sorted(h5f.keys()) == [f"comp_{i}" for i in range(4)]
