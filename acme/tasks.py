@@ -17,6 +17,7 @@ import cloudpickle
 import numpy as np
 
 from .arguments import CallPlan, assemble
+from .heap import payload_heap
 from .payloads import StorageSpec, check_shape, write_result
 
 __all__ = ["SharedCall", "CallOutcome", "run_chunk", "run_call", "shared_call",
@@ -106,4 +107,7 @@ def run_chunk(shared: SharedCall, calls: Sequence[tuple[int, Sequence[Any]]]
               ) -> list[CallOutcome]:
     """Run ``calls`` (pairs of call index and split values) one after the other."""
     func = _load(shared.func_blob, shared.sys_path)
-    return [run_call(func, shared, index, values) for index, values in calls]
+    if shared.storage.storage != "hdf5":
+        return [run_call(func, shared, index, values) for index, values in calls]
+    with payload_heap():
+        return [run_call(func, shared, index, values) for index, values in calls]

@@ -74,10 +74,11 @@ def main() -> None:
         for mode in args.modes.split(","):
             for n in [int(s) for s in args.sizes.split(",")]:
                 note: list[str] = []
-                once = partial(_harness.pmap_once, acme, func, mode, workdir=args.workdir)
+                workdir = args.workdir / f"{mode}-{n}"  # warm-ups of each N apart
+                once = partial(_harness.pmap_once, acme, func, mode, workdir=workdir)
                 try:
                     times = _harness.measure(
-                        with_retries(once, note), n, args.repeats, args.workdir
+                        with_retries(once, note), n, args.repeats, workdir
                     )
                     status = "ok"
                 except Exception as err:  # reported in the table, the run goes on
