@@ -55,6 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-acme", action="store_true", help="skip ACME rows")
     p.add_argument("--out", type=Path, help="Markdown output (default benchmarks/results.md)")
     p.add_argument("--workdir", type=Path, default=BENCH / "_work", help="scratch directory")
+    p.add_argument(
+        "--settle",
+        type=float,
+        default=INODE_REUSE_DELAY,
+        help=f"seconds to wait after sync before measuring (default {INODE_REUSE_DELAY})",
+    )
     p.add_argument("--row", help=argparse.SUPPRESS)  # internal: measure one row (JSON spec)
     args = p.parse_args(argv)
     args.sizes = [
@@ -78,7 +84,12 @@ def plan(args: argparse.Namespace) -> list[Row]:
     for n in args.sizes:
         rows += [
             Row(t, m, n, repeats=rep)
-            for t, m in [("floor", "files+container"), ("pool", "map"), ("dask", "map+gather")]
+            for t, m in [
+                ("floor", "files+container"),
+                ("floor", "acme-writer"),
+                ("pool", "map"),
+                ("dask", "map+gather"),
+            ]
             if t in tools
         ]
         if "esi-acme" in tools:
@@ -252,11 +263,13 @@ def measure_row(row: Row, workdir: Path, acme_python: Path | None) -> None:
 
 def run_all(args: argparse.Namespace) -> None:
     # Files are deleted only at the end (see _harness.KEEP_FILES_WHY): about 1 GB at N=10,000.
-    if args.workdir.exists():  # left over from an interrupted run
-        remove_scratch(args.workdir)
-        log(f"removed the left-over {args.workdir}; waiting {INODE_REUSE_DELAY} s for the "
-            "file system to forget it")
-        time.sleep(INODE_REUSE_DELAY)
+    remove_scratch(args.workdir)  # left over from an interrupted run, if any
+    if args.settle:
+        # Files deleted shortly before (a previous benchmark's scratch, a test suite) would
+        # make every new file dearer for up to 300 s; once synced, for 60 s.
+        log(f"waiting {args.settle:.0f} s for recently deleted files to be forgotten "
+            "(--settle 0 skips this)")
+        time.sleep(args.settle)
     args.workdir.mkdir(parents=True)
     free_gb = shutil.disk_usage(args.workdir).free / 1e9
     if free_gb < 3:
