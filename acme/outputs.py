@@ -12,6 +12,7 @@ Layout (ACME's)::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import uuid
@@ -95,6 +96,7 @@ def atomic_write(final: Path | str) -> Iterator[str]:
     try:
         yield tmp
         publish(tmp, final)
-    finally:
-        if os.path.exists(tmp):
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        raise

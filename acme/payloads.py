@@ -158,6 +158,9 @@ def _file_access() -> h5py.h5p.PropFAID:
     # What h5py.File uses by default: the file is closed with its last object.
     fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
     fapl.set_fclose_degree(h5py.h5f.CLOSE_STRONG)
+    # The file is a temporary name no other process knows: HDF5's file lock (flock and
+    # its checks, per file) protects nothing here.
+    fapl.set_file_locking(False, True)
     return fapl
 
 

@@ -551,3 +551,18 @@ def test_check_shape_rules():
                                                r"\(3, None, 4\) expects each result to have "
                                                r"shape \(3, 4\)"):
         check_shape(np.zeros((3, 3)), (3, None, 4))
+
+
+def test_atomic_write_publishes_whole_files_only(tmp_path):
+    from acme.outputs import atomic_write
+
+    final = tmp_path / "f_0.h5"
+    with pytest.raises(OSError, match="disk full"), atomic_write(final) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(b"half a file")
+        raise OSError("disk full")
+    assert list(tmp_path.iterdir()) == []          # neither the final nor the temporary
+    with atomic_write(final) as tmp, open(tmp, "wb") as fh:
+        fh.write(b"whole")
+    assert [p.name for p in tmp_path.iterdir()] == ["f_0.h5"]
+    assert final.read_bytes() == b"whole"
