@@ -271,9 +271,11 @@ def test_a_call_that_kills_its_worker_fails_alone(in_tmp):
                              verbose=False) as pmap:
                 pmap.compute(chunk_size=4)
     err = info.value
-    assert 3 in err.failed
-    assert all("KilledWorker" in tb for tb in err.failed.values())
+    why = {i: tb[-400:] for i, tb in err.failed.items()}   # shown if an assertion fails
+    assert 3 in err.failed, why
+    assert all("KilledWorker" in tb for tb in err.failed.values()), why
     # A call queued behind call 3 on the dying worker can be hit too (dask counts it as
     # suspicious); it must be rare, and every call that did not fail delivered its value.
-    assert len(err.failed) <= 2
-    assert all(r == i for i, r in enumerate(err.results) if i not in err.failed)
+    assert len(err.failed) <= 2, why
+    assert all(r == i for i, r in enumerate(err.results) if i not in err.failed), \
+        (err.results, why)
