@@ -316,3 +316,25 @@ def render_markdown(res: Results, machine_info: list[tuple[str, str]], command: 
         if rows:
             parts += [f"## {title}", "", md_table(header, rows), ""]
     return "\n".join(parts)
+
+
+def rst_table(header: list[str], rows: list[list[str]]) -> str:
+    def line(cells: list[str]) -> str:
+        return ", ".join('"' + c.replace('"', '""').replace("`", "") + '"' for c in cells)
+
+    body = "\n".join("   " + line(r) for r in rows)
+    return f".. csv-table::\n   :header: {line(header)}\n\n{body}\n"
+
+
+def render_rst(res: Results, machine_info: list[tuple[str, str]], command: str) -> str:
+    """The tables as reStructuredText, included by the documentation's performance page."""
+    parts = [
+        f"Measured with ``{command}``.",
+        "",
+        rst_table(["machine", ""], [list(item) for item in machine_info]),
+    ]
+    for title, header, rows in sections(res):
+        if rows:
+            parts += [f"**{title}**", "", rst_table(header, rows)]
+    return "\n".join(parts)
+

@@ -33,7 +33,14 @@ N_SLEEP = 40
 
 sys.path.insert(0, str(BENCH))
 from _harness import RESULT_MARK  # noqa: E402
-from _report import Results, Row, machine, render_markdown, render_text  # noqa: E402
+from _report import (  # noqa: E402
+    Results,
+    Row,
+    machine,
+    render_markdown,
+    render_rst,
+    render_text,
+)
 
 INODE_REUSE_DELAY = 61  # s: ext4 (no journal) skips inodes freed this recently, once synced
 
@@ -319,6 +326,7 @@ def measure_all(args: argparse.Namespace) -> None:
     print("\n".join(f"{k}: {v}" for k, v in info) + "\n")
     print(render_text(results))
     args.out.write_text(render_markdown(results, info, command))
+    args.out.with_suffix(".rst").write_text(render_rst(results, info, command))
     args.out.with_suffix(".json").write_text(
         json.dumps(
             {"command": command, "machine": dict(info), "rows": [r.to_json() for r in rows]},
