@@ -9,9 +9,10 @@ Data flow::
     outcomes[index] <-- as_completed <-- list[CallOutcome] per chunk <-----------+
 
 Calls are grouped into a few chunks per worker thread so dask's per-task overhead is
-paid per chunk, not per call; results, failures and progress stay per call. A chunk that
-fails as a whole (a call killed its worker, a result could not be sent back) is run again
-call by call, so that only the calls at fault fail.
+paid per chunk, not per call; results, failures and progress stay per call. A task that
+fails as a whole (a call killed its worker, a result could not be sent back) has its calls
+run again one at a time, so that only the calls at fault fail. A finished result that is
+lost with its worker before the driver has read it is computed again by the scheduler.
 """
 
 from __future__ import annotations
@@ -51,18 +52,35 @@ def chunk_ranges(n_calls: int, slots: int, chunk_size: int | None = None) -> lis
     return chunks
 
 
-def _failed_chunk(chunk: range, future: distributed.Future) -> list[CallOutcome]:
-    """Every call of a chunk whose task itself failed (e.g. its worker died) or was
-    cancelled (e.g. by a client restart)."""
+def _failed_chunk(chunk: range, future: distributed.Future,
+                  error: BaseException | None = None) -> list[CallOutcome]:
+    """Every call of a chunk whose task itself failed (e.g. its worker died), whose result
+    could not be read (``error``), or which was cancelled (e.g. by a client restart)."""
+    exc: BaseException
     if future.status == "error":
         exc = future.exception()
         tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
+    elif error is not None:
+        exc = error
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     else:
         exc = CancelledError(f"the dask task {future.key!r} running these calls was "
                              f"{future.status}")
         tb = f"{type(exc).__name__}: {exc}\n"
     summary = f"{type(exc).__name__}: {exc}"
     return [CallOutcome(i, None, None, tb, summary, None) for i in chunk]
+
+
+def _read(future: distributed.Future
+          ) -> tuple[list[CallOutcome] | None, BaseException | None]:
+    """A finished chunk's outcomes, or None (and the error, if reading raised one) if the
+    task failed as a whole, was cancelled, or its result was lost with a worker."""
+    if future.status != "finished":
+        return None, None
+    try:
+        return future.result(), None
+    except Exception as err:
+        return None, err
 
 
 def _send_shared(client: distributed.Client, shared: SharedCall, key: str
@@ -98,7 +116,9 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     # Calls of chunks that failed as a whole (calls' own exceptions are caught inside a
     # chunk): one call killed its worker, or a result could not be sent back. They run
     # again one at a time, so the failure lands only on the call causing it; all at
-    # once, dask would count every call queued on a dying worker as a suspect.
+    # once, dask would count every call queued on a dying worker as a suspect. This
+    # holds for one-call chunks too: dask may have failed such a call only because it
+    # waited on a worker that another call killed. What fails on its own is final.
     rerun: collections.deque[int] = collections.deque()
 
     def submit(chunk: range, key: str) -> distributed.Future:
@@ -113,15 +133,20 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             submit(chunk, f"acme-{name}-{token}-{j}")
         pending = distributed.as_completed(list(futures))
         for future in pending:
+            outcomes, error = _read(future)
+            if outcomes is None and future.status == "lost":
+                # Its result died with a worker before it was read: the scheduler
+                # computes it again, and it comes back here when that is done.
+                pending.add(future)
+                continue
             chunk = futures.pop(future)
-            if future is rerunning:
+            first_round = future is not rerunning
+            if not first_round:
                 rerunning = None
-            if future.status == "error" and len(chunk) > 1:
+            if outcomes is None and first_round and future.status != "cancelled":
                 rerun.extend(chunk)
             else:
-                outcomes = future.result() if future.status == "finished" \
-                    else _failed_chunk(chunk, future)
-                for outcome in outcomes:
+                for outcome in outcomes or _failed_chunk(chunk, future, error):
                     on_outcome(outcome)
             future.release()
             if rerun and rerunning is None:

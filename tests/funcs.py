@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
@@ -57,3 +58,25 @@ def dies_at_3(x):
     if x == 3:
         os._exit(1)  # the worker process dies: no exception to catch
     return x
+
+
+def _arrives(x):
+    time.sleep(1.0)  # deliberate, builds the scenario (noqa: sleep-ok)
+    return x
+
+
+class SlowToArrive:
+    """A value that takes 1 s to unpickle in the driver, where it turns into ``x``."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __reduce__(self):
+        return (_arrives, (self.x,))
+
+
+def slow_first_dies_at_2(x):
+    """Call 0's value keeps the driver busy for 1 s; call 2 kills its worker process."""
+    if x == 2:
+        os._exit(1)
+    return SlowToArrive(x) if x == 0 else x

@@ -272,10 +272,31 @@ def test_a_call_that_kills_its_worker_fails_alone(in_tmp):
                 pmap.compute(chunk_size=4)
     err = info.value
     why = {i: tb[-400:] for i, tb in err.failed.items()}   # shown if an assertion fails
-    assert 3 in err.failed, why
-    assert all("KilledWorker" in tb for tb in err.failed.values()), why
-    # A call queued behind call 3 on the dying worker can be hit too (dask counts it as
-    # suspicious); it must be rare, and every call that did not fail delivered its value.
-    assert len(err.failed) <= 2, why
-    assert all(r == i for i, r in enumerate(err.results) if i not in err.failed), \
-        (err.results, why)
+    # Calls queued behind call 3 on a dying worker may be failed by dask too (it counts
+    # them as suspects); acme runs them again on their own, so only call 3 fails.
+    assert list(err.failed) == [3], why
+    assert "KilledWorker" in err.failed[3]
+    assert err.results == [0, 1, 2, None, 4, 5, 6, 7]
+
+
+def test_results_lost_with_a_dying_worker_are_computed_again(in_tmp):
+    from funcs import slow_first_dies_at_2
+
+    # One worker, one call per task. While the driver unpickles call 0's value (1 s),
+    # the worker finishes call 1 and then dies on call 2: call 1's finished result is
+    # lost with it before the driver has read it. The scheduler computes call 1 again;
+    # it must deliver its value, not be reported as failed. (Whether the driver sees
+    # call 1 as "lost" or, if the restarted worker was quick, as finished again depends
+    # on timing; both must give the same outcome.)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster):
+        with pytest.raises(ParallelMapError) as info:
+            with ParallelMap(slow_first_dies_at_2, list(range(6)),
+                             write_worker_results=False, verbose=False) as pmap:
+                pmap.compute(chunk_size=1)
+    err = info.value
+    why = {i: tb[-400:] for i, tb in err.failed.items()}
+    assert list(err.failed) == [2], why
+    assert "KilledWorker" in err.failed[2]
+    assert err.results == [0, 1, None, 3, 4, 5]
