@@ -6,6 +6,7 @@ that call's outcome, so one failing call never fails the other calls of its chun
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import traceback
@@ -107,7 +108,6 @@ def run_chunk(shared: SharedCall, calls: Sequence[tuple[int, Sequence[Any]]]
               ) -> list[CallOutcome]:
     """Run ``calls`` (pairs of call index and split values) one after the other."""
     func = _load(shared.func_blob, shared.sys_path)
-    if shared.storage.storage != "hdf5":
-        return [run_call(func, shared, index, values) for index, values in calls]
-    with payload_heap():
+    heap = payload_heap() if shared.storage.storage == "hdf5" else contextlib.nullcontext()
+    with heap:
         return [run_call(func, shared, index, values) for index, values in calls]

@@ -3,6 +3,15 @@
 This module runs under two interpreters (the project's and ACME's virtualenv), so it
 imports only the standard library, ``distributed`` and the mapped functions, never ``acme``.
 The ``acme`` module to benchmark is passed in by the caller.
+
+Why no file is deleted until the whole benchmark has ended: on ext4 without a journal (the
+root file system of the machines this was developed on), the inode allocator skips every
+inode freed in the last 60 s (300 s while its inode-table block is dirty), and it checks
+them one by one for each new file. Deleting the 10,000 files of one run right before the
+next made each new file cost up to 0.5 ms of kernel time more, by an amount that depended
+on what the previous row had deleted (and hit two concurrent writers harder than one). So
+every run writes to a directory of its own, and ``run.py`` removes the scratch directory
+only when the benchmark ends.
 """
 
 from __future__ import annotations
@@ -24,15 +33,6 @@ N_WORKERS = 2
 RESULT_MARK = "BENCH-RESULT "
 WARMUP_RUN = 99  # run index of the untimed warm-up, so its inputs differ from timed runs
 
-#: Why no file is deleted until the whole benchmark has ended.
-KEEP_FILES_WHY = """\
-On ext4 without a journal (this machine's root file system), the inode allocator skips
-every inode freed in the last 60 s (300 s while its inode-table block is dirty), and it
-checks them one by one for each new file. Deleting the 10,000 files of one run right
-before the next made each new file cost up to 0.5 ms of kernel time more, by an amount
-that depended on what the previous row had deleted (and hit two concurrent writers
-harder than one). So every run writes to a directory of its own and the scratch
-directory is removed only when the benchmark ends."""
 
 # storage mode -> ParallelMap keywords (the same names in ACME and in this project)
 MODES: dict[str, dict[str, Any]] = {
@@ -86,7 +86,7 @@ def measure(
 
     Between runs (untimed) garbage is collected and the client is given ``settle`` seconds
     to release the previous run's keys. Each run writes to its own directory, and nothing
-    is deleted here: see :data:`KEEP_FILES_WHY`.
+    is deleted here (see the module docstring).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     run_once(min(n, warmup_n), WARMUP_RUN)

@@ -221,7 +221,7 @@ def run_quickstart(row: Row, workdir: Path) -> None:
 
 
 def execute(row: Row, args: argparse.Namespace, acme_python: Path | None) -> None:
-    # Kept until the benchmark ends (_harness.KEEP_FILES_WHY).
+    # Kept until the benchmark ends (see the _harness docstring).
     measure_row(row, args.workdir / f"{row.tool}-{row.mode}-{row.n}-{row.func}", acme_python)
 
 
@@ -269,7 +269,7 @@ def measure_row(row: Row, workdir: Path, acme_python: Path | None) -> None:
 
 
 def run_all(args: argparse.Namespace) -> None:
-    # Files are deleted only at the end (see _harness.KEEP_FILES_WHY): about 1 GB at N=10,000.
+    # Files are deleted only at the end (_harness docstring): about 1 GB at N=10,000.
     remove_scratch(args.workdir)  # left over from an interrupted run, if any
     if args.settle:
         # Files deleted shortly before (a previous benchmark's scratch, a test suite) would
@@ -289,7 +289,7 @@ def run_all(args: argparse.Namespace) -> None:
 
 def remove_scratch(workdir: Path) -> None:
     """Delete the scratch files and write the freed inodes back (``sync``), which shortens
-    the time ext4 keeps skipping them from 300 s to 60 s (``_harness.KEEP_FILES_WHY``)."""
+    the time ext4 keeps skipping them from 300 s to 60 s (see the ``_harness`` docstring)."""
     shutil.rmtree(workdir, ignore_errors=True)
     os.sync()
 
