@@ -80,3 +80,21 @@ def slow_first_dies_at_2(x):
     if x == 2:
         os._exit(1)
     return SlowToArrive(x) if x == 0 else x
+
+
+def _refuses(x):
+    raise ValueError(f"the value of call {x} cannot be rebuilt in the driver")
+
+
+class Unloadable:
+    """A value that pickles on the worker but cannot be unpickled in the driver."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __reduce__(self):
+        return (_refuses, (self.x,))
+
+
+def unloadable_at_2(x):
+    return Unloadable(x) if x == 2 else x

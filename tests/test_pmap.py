@@ -300,3 +300,19 @@ def test_results_lost_with_a_dying_worker_are_computed_again(in_tmp):
     assert list(err.failed) == [2], why
     assert "KilledWorker" in err.failed[2]
     assert err.results == [0, 1, None, 3, 4, 5]
+
+
+def test_a_value_the_driver_cannot_unpickle_fails_only_its_call(in_tmp, client):
+    from funcs import unloadable_at_2
+
+    # Reading chunk [0, 1, 2] raises in the driver; its calls run again one by one, so
+    # calls 0 and 1 deliver their values and call 2 fails with the unpickling error.
+    with pytest.raises(ParallelMapError) as info:
+        with ParallelMap(unloadable_at_2, list(range(6)), write_worker_results=False,
+                         verbose=False) as pmap:
+            pmap.compute(chunk_size=3)
+    err = info.value
+    assert list(err.failed) == [2]
+    assert err.failed[2].rstrip().endswith(
+        "ValueError: the value of call 2 cannot be rebuilt in the driver")
+    assert err.results == [0, 1, None, 3, 4, 5]
