@@ -77,8 +77,9 @@ PartitionName=small Nodes=${HOST} Default=NO MaxTime=INFINITE State=UP MaxMemPer
 CONF
 }
 
-conf_value() {  # conf_value <key>: its value in the current slurm.conf
-    [ -r "$CONF" ] && sed -n "s/^$1=//p" "$CONF" | head -n 1
+conf_value() {  # conf_value <key>: its value in the current slurm.conf ("" without one)
+    [ -r "$CONF" ] || return 0
+    sed -n "s/^$1=//p" "$CONF" | head -n 1
 }
 
 NEW_CONF="$(render_conf)"
