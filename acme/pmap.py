@@ -104,6 +104,17 @@ class ParallelMap:
     **kwargs
         Keyword arguments of ``func``, split or broadcast like ``*args``.
 
+    Attributes
+    ----------
+    results_container : str or None
+        Path of the results container ``<output_dir>/<func>.h5``, set when the ``with``
+        block is entered (or :meth:`compute` starts); ``None`` before that, and in the
+        modes without a container (results in memory, ``write_pickle=True``).
+    n_inputs : int
+        Number of calls.
+    options : RunOptions
+        The validated keywords of this run.
+
     Examples
     --------
     >>> def f(x, y, z=3):
@@ -165,10 +176,12 @@ class ParallelMap:
 
     # -- context manager --------------------------------------------------------------
     def __enter__(self) -> ParallelMap:
+        """Create the output directory and the run's log; return this ``ParallelMap``."""
         self._open()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        """Close the run's log and stop a client this run started (see ``stop_client``)."""
         self._close(failed=exc_type is not None)
 
     # -- public -----------------------------------------------------------------------

@@ -177,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.output is None:
             with tempfile.TemporaryDirectory(prefix="acme-quickstart-") as tmp:
                 walkthrough(Path(tmp))
+            print(f"\nThe files listed above were written to the temporary directory {tmp},"
+                  "\nwhich has now been removed. To keep them, run:"
+                  "\n    python examples/quickstart.py --output DIR")
         else:
             args.output.mkdir(parents=True, exist_ok=True)
             base = Path(tempfile.mkdtemp(prefix="quickstart-", dir=args.output)).resolve()

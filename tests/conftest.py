@@ -36,12 +36,20 @@ class _Records(logging.Handler):
 
 @pytest.fixture
 def acme_log():
-    """Records everything logged on the "ACME" logger during a test."""
+    """Records everything logged on the "ACME" logger during a test.
+
+    The handler sits on the "ACME" logger itself and the logger's level is DEBUG for the
+    test, so what is recorded does not depend on pytest's log capture or on other
+    libraries adjusting handler levels (dask-jobqueue silences the log handlers it knows
+    of while a cluster starts)."""
     handler = _Records()
     logger = logging.getLogger("ACME")
+    saved = logger.level
+    logger.setLevel(logging.DEBUG)
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)
+    logger.setLevel(saved)
 
 
 @pytest.fixture

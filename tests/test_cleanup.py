@@ -76,8 +76,7 @@ def test_threshold_zero_removes_only_auto_named_directories(tmp_path):
     assert (base / "ACME_20200101-120000-000002" / "data.txt").read_text() == "keep"
 
 
-def test_threshold_days_removes_older_ones_only(tmp_path, acme_log, caplog):
-    caplog.set_level(logging.INFO, logger="ACME")
+def test_threshold_days_removes_older_ones_only(tmp_path, acme_log):
     old = make_auto_dir(tmp_path, 10)
     recent = make_auto_dir(tmp_path, 3)
     touched = make_auto_dir(tmp_path, 10, modified_days_ago=1)  # changed since: recent

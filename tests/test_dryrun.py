@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 import os
 import subprocess
 import sys
@@ -53,8 +52,7 @@ def spin(x, megabytes=200):
 
 
 # -- measurement --------------------------------------------------------------------------
-def test_peak_memory_of_500mb_call_is_measured_within_20_percent(acme_log, caplog):
-    caplog.set_level(logging.INFO, logger="ACME")
+def test_peak_memory_of_500mb_call_is_measured_within_20_percent(acme_log):
     pmap = ParallelMap(allocate, [1, 2, 3])
     estimate = dry_run(pmap, seed=3)
     [sample] = estimate.samples
@@ -69,8 +67,7 @@ def test_peak_memory_of_500mb_call_is_measured_within_20_percent(acme_log, caplo
     assert sample.seconds > 0 and sample.result_bytes > 0
 
 
-def test_estimate_memory_bounds_the_time_and_reports_lower_bounds(acme_log, caplog):
-    caplog.set_level(logging.INFO, logger="ACME")
+def test_estimate_memory_bounds_the_time_and_reports_lower_bounds(acme_log):
     pmap = ParallelMap(spin, [1, 2, 3, 4])
     estimate = estimate_memory(pmap.plan, spin, n_samples=3, max_seconds=4.0)
     # the first sample uses up the budget and is stopped; no further samples run

@@ -118,9 +118,15 @@ def cluster_cleanup(client: distributed.Client | None = None) -> None:
     if client.status == "running":
         try:
             n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
-            client.retire_workers(close_workers=True)
+            if cluster is None:
+                # Only the scheduler knows these workers (e.g. a client of a remote
+                # scheduler): ask it to shut them down.
+                client.retire_workers(close_workers=True)
         except (OSError, TimeoutError) as exc:
             log.debug("Could not retire the workers of %s: %s", description, exc)
+    # Client first, then the cluster, which stops its workers through their nannies
+    # (or cancels their jobs). Retiring the workers first as well would make dask log
+    # closed connections and heartbeats of unknown workers, and cost seconds.
     client.close()
     if cluster is not None:
         close_cluster(cluster)

@@ -59,7 +59,8 @@ napoleon_include_init_with_doc = False
 # -- HTML --------------------------------------------------------------------------------
 html_theme = "alabaster"
 html_title = f"acme-parallel {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_theme_options = {
     "description": "One function, many inputs, every result on disk",
     "fixed_sidebar": True,

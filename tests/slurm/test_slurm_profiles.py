@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 
 import distributed
@@ -38,8 +37,7 @@ def site(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_user_profile_auto_partition_memory_and_cores(site, caplog):
-    caplog.set_level(logging.INFO, logger="ACME")
+def test_user_profile_auto_partition_memory_and_cores(site, acme_log):
     cluster = profile_cluster_setup("testsite", partition="auto",
                                     mem_per_worker="estimate_memuse:1.5", interactive=False,
                                     start_client=False, n_workers_startup=0,
@@ -52,7 +50,7 @@ def test_user_profile_auto_partition_memory_and_cores(site, caplog):
         (log_dir,) = (site / "logs").iterdir()
         assert f"--output={log_dir}/slurm-%j.out" in script
         assert "Picked partition small based on estimated memory consumption of 1.5 GB" \
-            in caplog.messages
+            in acme_log.messages()
     finally:
         cluster.close()
 
@@ -62,8 +60,7 @@ def test_profile_invalid_partition(site):
         profile_cluster_setup("testsite", partition="8GBXS", interactive=False)
 
 
-def test_esi_preset_starts_and_reuses_client(slurm_tmp, caplog):
-    caplog.set_level(logging.INFO, logger="ACME")
+def test_esi_preset_starts_and_reuses_client(slurm_tmp, acme_log):
     out = f"--output={slurm_tmp}/slurm-%j.out"
     client = esi_cluster_setup(partition="small", mem_per_worker="1GB", interactive=False,
                                job_extra=[out], scheduler_options=DASHBOARD)
@@ -73,14 +70,13 @@ def test_esi_preset_starts_and_reuses_client(slurm_tmp, caplog):
         again = esi_cluster_setup(partition="small", interactive=False)
         assert again is client
         assert any(m.startswith("Found existing parallel computing client")
-                   for m in caplog.messages)
+                   for m in acme_log.messages())
     finally:
         cluster_cleanup(client)
 
 
-def test_start_slurm_client_for_a_run(tmp_path, caplog, monkeypatch):
+def test_start_slurm_client_for_a_run(tmp_path, acme_log, monkeypatch):
     """partition="auto" with an estimate, n_workers="auto" bounded, output in the run dir."""
-    caplog.set_level(logging.INFO, logger="ACME")
     monkeypatch.setenv("ACME_PROFILE", "none")
     monkeypatch.setattr(run, "AUTO_WORKER_CAP", 3)  # the rule, with a cap that starts fast
     client = start_slurm_client(partition="auto", n_workers="auto", mem_per_worker="auto",
@@ -94,7 +90,7 @@ def test_start_slurm_client_for_a_run(tmp_path, caplog, monkeypatch):
         assert f"--output={tmp_path}/slurm-%j.out" in script
         assert len(client.cluster.worker_spec) == 3     # min(n_inputs, cap)
         assert "Picked partition 8GBXS based on estimated memory consumption of 1.5 GB" \
-            in caplog.messages
+            in acme_log.messages()
         assert all(client.run(_job_id).values())
     finally:
         cluster_cleanup(client)

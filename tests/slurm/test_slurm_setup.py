@@ -52,9 +52,8 @@ def test_unknown_keyword_is_rejected(slurm_tmp):
         slurm_cluster_setup(partition="debug", walltime="1:00:00", log_directory=slurm_tmp)
 
 
-def test_job_script_memory_cap_and_dashboard(slurm_tmp, acme_log, caplog):
+def test_job_script_memory_cap_and_dashboard(slurm_tmp, acme_log):
     """Requested partition, cores (via ACME's alias) and capped memory reach the job."""
-    caplog.set_level(logging.INFO, logger="ACME")
     cluster = slurm_cluster_setup(
         partition="8GBXS", cores_per_worker=2, mem_per_worker="9GB", start_client=False,
         interactive=False, timeout=30, scheduler_options=DASHBOARD, log_directory=slurm_tmp)
@@ -137,8 +136,7 @@ def test_unanswered_prompt_times_out(slurm_tmp, monkeypatch, tmp_path):
                                 scheduler_options=DASHBOARD, log_directory=slurm_tmp)
 
 
-def test_killed_workers_make_client_unusable(slurm_tmp, poll, acme_log, caplog):
-    caplog.set_level(logging.INFO, logger="ACME")
+def test_killed_workers_make_client_unusable(slurm_tmp, poll, acme_log):
     client = slurm_cluster_setup(partition="small", mem_per_worker="500MB", timeout=30,
                                  interactive=False, scheduler_options=DASHBOARD,
                                  log_directory=slurm_tmp)
