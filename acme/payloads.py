@@ -12,13 +12,16 @@ file is ever left behind.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 import os
 import pickle
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import h5py
 import numpy as np
@@ -26,7 +29,9 @@ import numpy as np
 from .outputs import atomic_write
 
 __all__ = ["StorageSpec", "write_result", "write_pickle", "pickled_warning", "hdf5_datasets",
-           "to_dataset", "check_shape", "ResultShapeError", "ResultTypeError"]
+           "to_dataset", "check_shape", "ResultShapeError", "ResultTypeError", "close_hdf5", "closing_hdf5", "discard_writes"]
+
+_H5 = TypeVar("_H5", h5py.File, h5py.h5f.FileID)
 
 #: dtype kinds that fit a numeric ``result_shape`` dataset (bool, int, uint, float, complex).
 _NUMERIC_KINDS = "biufc"
@@ -164,11 +169,63 @@ def _file_access() -> h5py.h5p.PropFAID:
     return fapl
 
 
+def close_hdf5(h5: h5py.File | h5py.h5f.FileID) -> None:
+    """Close an HDF5 file opened for writing, on every path.
+
+    HDF5 cannot close a file whose pending writes fail (a full disk, a removed
+    directory), and h5py then crashes the process (SIGSEGV) when it garbage-collects
+    the file's objects. So the file is flushed first; if that fails, its remaining
+    writes are sent to an anonymous scratch file instead, it is closed, and the flush
+    error is raised. The file on disk is then incomplete (it is a temporary name that
+    is never published).
+    """
+    fid = h5.id if isinstance(h5, h5py.File) else h5
+    try:
+        h5py.h5f.flush(fid)
+    except Exception:
+        discard_writes(fid)
+        # A second flush completes what the failed one left half done (HDF5 cannot
+        # close a file in that state).
+        with contextlib.suppress(Exception):
+            h5py.h5f.flush(fid)
+        h5.close()
+        raise
+    h5.close()
+
+
+@contextlib.contextmanager
+def closing_hdf5(h5: _H5) -> Iterator[_H5]:
+    """Close ``h5`` (see :func:`close_hdf5`) when the block ends; an error raised by
+    the block wins over one of the close."""
+    try:
+        yield h5
+    except BaseException:
+        with contextlib.suppress(Exception):
+            close_hdf5(h5)
+        raise
+    close_hdf5(h5)
+
+
+def discard_writes(fid: h5py.h5f.FileID) -> None:
+    """Send every further write of the file ``fid`` to an anonymous scratch file.
+
+    For a file that failed a write: HDF5 can then flush and close it (its state after
+    a second failed write is beyond repair). The file on disk stays as it was.
+    """
+    fd = fid.get_vfd_handle()
+    scratch = (os.memfd_create("acme-discarded") if hasattr(os, "memfd_create")
+               else os.dup(tempfile.TemporaryFile().fileno()))
+    try:
+        os.dup2(scratch, fd)  # the file's descriptor now points at the scratch file
+    finally:
+        os.close(scratch)
+
+
 def _write_numeric(path: str, datasets: dict[str, np.ndarray]) -> None:
     """The same file ``h5py.File(path, "w").create_dataset(...)`` writes, through the
     low-level API: about a sixth less CPU per payload, which is most of a small call."""
     fid = h5py.h5f.create(path.encode(), h5py.h5f.ACC_TRUNC, fapl=_file_access())
-    try:
+    with closing_hdf5(fid):
         for name, data in datasets.items():
             space = (h5py.h5s.create_simple(data.shape) if data.ndim
                      else h5py.h5s.create(h5py.h5s.SCALAR))
@@ -177,8 +234,6 @@ def _write_numeric(path: str, datasets: dict[str, np.ndarray]) -> None:
             if data.size:
                 dset.write(h5py.h5s.ALL, h5py.h5s.ALL, np.ascontiguousarray(data))
             dset.close()
-    finally:
-        fid.close()
 
 
 def _write_hdf5(datasets: dict[str, np.ndarray], path: str) -> None:
@@ -186,7 +241,7 @@ def _write_hdf5(datasets: dict[str, np.ndarray], path: str) -> None:
         if all(data.dtype.kind in "biufc" for data in datasets.values()):
             _write_numeric(tmp, datasets)
             return
-        with h5py.File(tmp, "w") as h5f:
+        with closing_hdf5(h5py.File(tmp, "w")) as h5f:
             for name, data in datasets.items():
                 h5f.create_dataset(name, data=data)
 

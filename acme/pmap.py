@@ -306,8 +306,14 @@ class ParallelMap:
         try:
             if run.client is not None:
                 clients.release(run.client, self.options.stop_client, failed)
+        except Exception as err:
+            if not failed:
+                raise
+            # The error that ended the run is the one the user needs to see.
+            run.runlog.logger.warning("Could not release the client after the failed run: "
+                                      "%s: %s", type(err).__name__, err)
         finally:
-            run.runlog.close()
+            run.runlog.close()  # never raises (a log file on a full disk)
 
     def _storage(self) -> StorageSpec:
         assert self._run is not None
@@ -379,22 +385,36 @@ class ParallelMap:
                 log.info("Results are stored %s", where)
                 bar = self._progress()
                 execute(client, plan, shared, slots, chunk_size, collect)
+        except BaseException:
+            if writer is not None:  # the error on its way out is the one to see
+                writer.close(outcomes, quiet=True)
+            raise
         finally:
             if bar is not None:
                 bar.close()
-            if writer is not None:
-                writer.close(outcomes)
+        if writer is not None:
+            writer.close(outcomes)
+        container_error = None
         if opts.storage == "hdf5" and run.paths is not None and run.paths.container:
-            build_link_container(run.paths.container, run.paths.payload_dir, outcomes,
-                                 opts.result_shape, opts.result_dtype)
+            try:
+                build_link_container(run.paths.container, run.paths.payload_dir, outcomes,
+                                     opts.result_shape, opts.result_dtype)
+            except OSError as err:  # the payloads are there: report it with them
+                container_error = f"{type(err).__name__}: {err}"
+                self.results_container = None
+                log.error("The results container %s could not be written: %s",
+                          run.paths.container, container_error)
         results = assemble_results(outcomes, opts, self.results_container)
         elapsed = time.perf_counter() - started
-        if n_failed:
+        if n_failed or container_error:
             failed = {o.index: o.error or "" for o in outcomes if o is not None and not o.ok}
-            first = next(o for o in outcomes if o is not None and not o.ok)
-            log.error("%d of %d calls failed after %.2f s; the results of the other calls "
-                      "are stored %s", n_failed, plan.n_calls, elapsed, where)
-            raise ParallelMapError(failed, plan.n_calls, results, first.summary or "")
+            first = next((o for o in outcomes if o is not None and not o.ok), None)
+            if n_failed:
+                log.error("%d of %d calls failed after %.2f s; the results of the other "
+                          "calls are stored %s", n_failed, plan.n_calls, elapsed, where)
+            raise ParallelMapError(failed, plan.n_calls, results,
+                                   first.summary or "" if first else "",
+                                   container_error=container_error)
         log.info("SUCCESS! Finished %d calls in %.2f s", plan.n_calls, elapsed)
         if run.paths is not None:
             log.info("Results have been saved to %s",
