@@ -25,7 +25,7 @@ import numpy as np
 
 from .log import get_logger
 from .outputs import atomic_path, atomic_write, publish
-from .payloads import check_shape, closing_hdf5, discard_writes, hdf5_datasets
+from .payloads import closing_hdf5, discard_writes, fit_result, hdf5_datasets
 from .tasks import CallOutcome
 
 __all__ = ["build_link_container", "SingleFileWriter"]
@@ -142,8 +142,8 @@ class SingleFileWriter:
         datasets = hdf5_datasets(outcome.value, shaped=shaped)
         first = datasets.pop("result_0", None) if shaped else None
         if first is not None and self.result_shape is not None:
-            # The worker checked the shape; the dtype is known for sure only here.
-            check_shape(first, self.result_shape, self.result_dtype)
+            # Converted by the worker already; checked again where the file is written.
+            first = fit_result(first, self.result_shape, self.result_dtype)
         try:
             if datasets or not shaped:
                 group = self._h5.create_group(f"comp_{outcome.index}")

@@ -131,10 +131,14 @@ def _check_dtype(dtype: Any) -> str:
     if not isinstance(dtype, str):
         raise TypeError(f"`result_dtype` has to be a string, not {type(dtype)}")
     try:
-        np.dtype(dtype)
+        kind = np.dtype(dtype).kind
     except TypeError:
         raise ValueError(f"`result_dtype` has to be a valid NumPy datatype specification, "
                          f"not {dtype!r}") from None
+    # The stacked dataset holds numbers only (ResultTypeError for anything else).
+    if kind not in "biufc":
+        raise ValueError(f"`result_dtype` has to be a numeric NumPy datatype (bool, integer, "
+                         f"float or complex, e.g. 'float32'), not {dtype!r}")
     return dtype
 
 

@@ -23,13 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import cloudpickle
 import h5py
 import numpy as np
 
 from .outputs import atomic_write
 
 __all__ = ["StorageSpec", "write_result", "write_pickle", "pickled_warning", "hdf5_datasets",
-           "to_dataset", "check_shape", "ResultShapeError", "ResultTypeError", "close_hdf5", "closing_hdf5", "discard_writes"]
+           "to_dataset", "check_shape", "fit_result", "ResultShapeError", "ResultTypeError",
+           "close_hdf5", "closing_hdf5", "discard_writes"]
 
 _H5 = TypeVar("_H5", h5py.File, h5py.h5f.FileID)
 
@@ -71,23 +73,44 @@ def _no_hdf5(value: Any, why: str) -> TypeError:
                      f"equivalent: {why}")
 
 
+def _check_text(value: Any, items: Any) -> None:
+    """Raise unless HDF5 keeps every string and bytes item of ``items`` exactly.
+
+    HDF5 strings end at a NUL character, and NumPy and HDF5 drop trailing NUL bytes
+    of fixed-length bytes (``b"ab\\x00\\x00"`` would read back as ``b"ab"``).
+    """
+    for item in items:
+        if isinstance(item, str) and "\x00" in item:
+            raise _no_hdf5(value, "HDF5 strings cannot hold NUL characters")
+        if isinstance(item, bytes) and item.endswith(b"\x00"):
+            raise _no_hdf5(value, "HDF5 would drop the trailing NUL bytes of bytes")
+
+
 def to_dataset(value: Any) -> np.ndarray:
-    """One return value as an array h5py can write.
+    """One return value as an array h5py can write, which reads back exactly.
 
     Strings (also lists and arrays of strings) become variable-length UTF-8 strings,
-    which h5py reads back as ``bytes``. Anything else HDF5 cannot hold (dicts, ``None``,
-    object arrays, ragged nesting, sparse matrices, custom classes) raises ``TypeError``.
+    which h5py reads back as ``bytes``; bytes are stored as fixed-length bytes. Anything
+    else HDF5 cannot hold (dicts, ``None``, object arrays, ragged nesting, sparse
+    matrices, custom classes), or could hold only altered (strings with NUL
+    characters, bytes ending in NUL bytes), raises ``TypeError``.
     """
     if isinstance(value, str):
+        _check_text(value, [value])
         return np.array(value, dtype=h5py.string_dtype())
     try:
         array = np.asarray(value)
     except ValueError as err:        # ragged nested sequences
         raise _no_hdf5(value, str(err)) from None
+    if array.dtype.kind in "SU":
+        # NumPy has already dropped trailing NULs: check the values as returned.
+        _check_text(value, array.flat if isinstance(value, np.ndarray)
+                    else np.asarray(value, dtype=object).flat)
     if array.dtype.kind == "U":
         return array.astype(h5py.string_dtype())
     if array.dtype.kind == "O":
         if array.size and all(isinstance(item, str) for item in array.flat):
+            _check_text(value, array.flat)
             return array.astype(h5py.string_dtype())
         raise _no_hdf5(value, "NumPy makes it an object array")
     try:
@@ -151,6 +174,36 @@ def check_shape(value: Any, result_shape: tuple[float | None, ...],
         raise ResultShapeError(
             f"result has shape {actual}, but `result_shape` {_shape_str(result_shape)} "
             f"expects each result to have shape {_shape_str(expected)}")
+
+
+def fit_result(value: Any, result_shape: tuple[float | None, ...],
+               result_dtype: str) -> np.ndarray:
+    """``value`` as one slot of the ``result_shape`` dataset: checked by
+    :func:`check_shape`, then converted to ``result_dtype`` (NumPy's conversion, the
+    same in every storage mode).
+
+    Raises :class:`ResultTypeError`, naming the value's type and ``result_dtype``, if
+    a value lies outside the range of ``result_dtype`` (or is NaN for an integer type):
+    it would be stored altered.
+    """
+    check_shape(value, result_shape, result_dtype)
+    array = np.asarray(value)
+    dtype = np.dtype(result_dtype)
+    if array.dtype == dtype:
+        return array
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            converted = array.astype(dtype)
+        if dtype.kind in "iu" and array.dtype.kind in "iu" and array.size:
+            info = np.iinfo(dtype)
+            if array.min() < info.min or array.max() > info.max:
+                raise FloatingPointError("overflow")
+    except FloatingPointError as err:
+        raise ResultTypeError(
+            f"result of type {type(value).__name__} (dtype {array.dtype}) cannot be stored "
+            f"in the `result_shape` dataset of `result_dtype` {result_dtype!r}: its values "
+            f"do not fit that type ({err}); choose a `result_dtype` that holds them") from None
+    return converted
 
 
 def _shape_str(shape: tuple[float | None, ...]) -> str:
@@ -247,9 +300,20 @@ def _write_hdf5(datasets: dict[str, np.ndarray], path: str) -> None:
 
 
 def write_pickle(result: Any, path: str) -> None:
-    """Pickle ``result`` (the raw return value) to ``path``, whole or not at all."""
+    """Pickle ``result`` (the raw return value) to ``path``, whole or not at all.
+
+    Plain :mod:`pickle` stores classes and functions by reference (module and name).
+    Those the worker cannot import by name, e.g. a class defined in the user's script
+    (``__main__``), which reached the worker by value with the function, are pickled
+    by value with ``cloudpickle``, as the function itself was.
+    """
     with atomic_write(path) as tmp, open(tmp, "wb") as fh:
-        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            fh.seek(0)
+            fh.truncate()
+            cloudpickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def pickled_warning(index: int, reason: Exception, path: str) -> str:
