@@ -47,6 +47,7 @@ class _Run:
         self.started = started
         self.client: clients.ClientHandle | None = None
         self.declined = False  # the user answered "n" after the dry run
+        self.created: list[Path] = []  # removed again if the run computes nothing
 
 
 class ParallelMap:
@@ -206,15 +207,22 @@ class ParallelMap:
         ParallelMapError
             If any call raised; every other result is stored (and in ``.results``).
         """
-        check_bool(debug, "debug")
-        if chunk_size is not None:
-            chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        try:
+            check_bool(debug, "debug")
+            if chunk_size is not None:
+                chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        except (TypeError, ValueError):
+            if not self._computed:  # a run entered for nothing leaves nothing on disk
+                self._abandon()
+            raise
         if self._computed:
             raise RuntimeError("compute() already ran for this ParallelMap; create a new "
                                "ParallelMap to run again (results are never overwritten)")
         standalone = self._run is None
-        if standalone:
+        if self._run is None:
             self._open()
+        else:  # entered in another thread, perhaps: this thread's lines go to its log
+            self._run.runlog.adopt_thread()
         failed = True
         try:
             self._computed = True
@@ -278,13 +286,9 @@ class ParallelMap:
             log.warning(note)
         if paths is not None and paths.container is not None:
             self.results_container = str(paths.container)
+        self._run.created = created
         # Old auto-named directories, then the dry run. A run that ends here (an
         # exception, or "n" after the dry run) leaves nothing on disk.
-        def abandon() -> None:
-            runlog.close()
-            dryrun.remove_created(created)
-            self._run, self.results_container = None, None
-
         interactive = dryrun.is_interactive(opts.setup_interactive)
         try:
             cleanup_for_run(opts.cleanup_threshold_days, paths.output_dir if paths else None,
@@ -292,12 +296,19 @@ class ParallelMap:
                             log=log)
             go_on = not opts.dryrun or dryrun.run_dryrun(self, log, interactive)
         except BaseException:
-            abandon()
+            self._abandon()
             raise
         if not go_on:  # compute() returns None; messages go to the console only
-            abandon()
+            self._abandon()
             self._run = _Run(None, RunLog(opts.verbose, None), time.perf_counter())
             self._run.declined = True
+
+    def _abandon(self) -> None:
+        """End an entered run that has computed nothing, removing what it created."""
+        run, self._run, self.results_container = self._run, None, None
+        if run is not None:
+            run.runlog.close()
+            dryrun.remove_created(run.created)
 
     def _close(self, failed: bool) -> None:
         run, self._run = self._run, None
