@@ -337,8 +337,14 @@ def write_result(result: Any, index: int, spec: StorageSpec) -> tuple[str, str |
         datasets = hdf5_datasets(result, spec.result_shape is not None)
     except TypeError as err:
         fallback = spec.pickle(index)
-        write_pickle(result, fallback)
+        write_pickle(result, fallback)  # exactly as returned
         return fallback, pickled_warning(index, err, fallback)
+    if spec.result_shape is not None and spec.result_dtype is not None \
+            and "result_0" in datasets:
+        # In the stacked dataset's type, so that the container's virtual dataset reads
+        # back (HDF5 cannot convert e.g. real numbers into a complex dataset).
+        datasets["result_0"] = fit_result(datasets["result_0"], spec.result_shape,
+                                          spec.result_dtype)
     path = spec.payload(index)
     _write_hdf5(datasets, path)
     return path, None

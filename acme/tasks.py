@@ -82,9 +82,8 @@ def run_call(func: Callable[..., Any], shared: SharedCall, index: int,
             first = result[0] if isinstance(result, tuple) else result
             if spec.result_dtype is None:
                 check_shape(first, spec.result_shape)
-            else:  # stored as the stacked dataset's type, so the container reads back
-                first = fit_result(first, spec.result_shape, spec.result_dtype)
-                result = (first, *result[1:]) if isinstance(result, tuple) else first
+            else:  # fails here, on the worker, if it does not fit result_dtype
+                fit_result(first, spec.result_shape, spec.result_dtype)
             shape = np.shape(first)
         if shared.storage.storage in ("memory", "single"):
             return CallOutcome(index, None, result, None, None, None, shape, n_values)

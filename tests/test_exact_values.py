@@ -203,3 +203,19 @@ def test_non_numeric_result_dtype_is_rejected_at_construction(tmp_path, dtype):
     assert str(err.value) == ("`result_dtype` has to be a numeric NumPy datatype (bool, "
                               f"integer, float or complex, e.g. 'float32'), not '{dtype}'")
     assert not (tmp_path / "out").exists()
+
+
+def with_extra(x):
+    return [x, 2 * x, 3 * x], {"call": x}   # the dict has no HDF5 form
+
+
+@pytest.mark.usefixtures("client")
+@pytest.mark.parametrize("keywords", [{}, {"single_file": True}], ids=["hdf5", "single"])
+def test_a_pickled_call_keeps_its_first_value_as_returned(tmp_path, keywords):
+    out = tmp_path / "out"
+    with ParallelMap(with_extra, [1, 2], output_dir=str(out), verbose=False,
+                     result_shape=(None, 3), result_dtype="complex", **keywords) as pmap:
+        pmap.compute()
+    folder = out / "with_extra_payload" if not keywords else out
+    for x, i in [(1, 0), (2, 1)]:
+        assert _load(folder / f"with_extra_{i}.pickle") == ([x, 2 * x, 3 * x], {"call": x})
