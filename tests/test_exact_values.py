@@ -31,12 +31,17 @@ SCRIPT = textwrap.dedent('''
 
 
     class PointMain:
-        def __init__(self, x):
+        def __init__(self, x, scale):
             self.x = x
+            self.scale = scale      # a function of this script, too
+
+
+    def double(x):
+        return 2 * x
 
 
     def make(x):
-        return PointMain(x)
+        return PointMain(x, double)
 
 
     def load(path):
@@ -63,7 +68,7 @@ SCRIPT = textwrap.dedent('''
                     values = [load(path) for path in results]
                 # the very class of this script, not a look-alike
                 assert all(type(v) is PointMain for v in values), (name, values)
-                print(name, [v.x for v in values], flush=True)
+                print(name, [v.scale(v.x) for v in values], flush=True)
 ''')
 
 
@@ -74,17 +79,17 @@ def test_class_defined_in_the_users_script_is_pickled_in_every_mode(tmp_path):
                           capture_output=True, text=True, timeout=240, cwd=tmp_path,
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.splitlines() == [f"{mode} [1, 2, 3]" for mode in
+    assert proc.stdout.splitlines() == [f"{mode} [2, 4, 6]" for mode in
                                         ("hdf5", "pickle", "single", "memory")]
     # A pickle written on a worker holds the class by value: it loads in a process
     # that has never seen the script.
     load = ("import pickle, sys; v = pickle.load(open(sys.argv[1], 'rb')); "
-            "print(type(v).__name__, v.x)")
+            "print(type(v).__name__, v.scale(v.x))")
     path = tmp_path / "out" / "pickle" / "make_2.pickle"
     proc = subprocess.run([sys.executable, "-c", load, str(path)], capture_output=True,
                           text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["PointMain", "3"]
+    assert proc.stdout.split() == ["PointMain", "6"]
 
 
 # -- strings and bytes ----------------------------------------------------------------------
