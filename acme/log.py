@@ -89,14 +89,16 @@ class RunLog:
         console.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
         # Long per-task tracebacks go to the log file only.
         console.addFilter(lambda record: not getattr(record, "file_only", False))
-        self._add(console)
+        handlers: list[logging.Handler] = [console]
         if logfile is not None:
             if logfile.exists():
                 warnings.warn(f"ACME log-file {logfile} already exists, appending to it",
                               UserWarning, stacklevel=4)
-            handler = _LogFile(logfile)
-            handler.setFormatter(logging.Formatter(
+            file_handler = _LogFile(logfile)  # may raise: nothing is attached yet
+            file_handler.setFormatter(logging.Formatter(
                 "%(asctime)s %(name)s %(levelname)s: %(message)s"))
+            handlers.append(file_handler)
+        for handler in handlers:
             self._add(handler)
         with _Active.lock:
             if not _Active.by_thread:
