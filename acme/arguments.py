@@ -9,17 +9,21 @@ Pure: no dask, no I/O. Rules (ACME's, minus its defects):
 * an explicit ``n_inputs`` broadcasts every object of another length, which is how
   identical calls are repeated;
 * a keyword whose default is a list/tuple of the same length is not counted as a
-  candidate (it is most likely meant whole), nor is an array given for an array default.
+  candidate (it is most likely meant whole), nor is an array given for an array default;
+* the function and every argument must be picklable (they travel to the workers):
+  checked here, so that the error names the argument before anything has started.
 """
 
 from __future__ import annotations
 
 import inspect
+import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, ItemsView, Iterator, KeysView, ValuesView
 from dataclasses import dataclass, field
 from typing import Any
 
+import cloudpickle
 import numpy as np
 
 from .options import check_int
@@ -165,6 +169,20 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         raise ValueError(f"{_PREFIX} {name} expects the keyword-only argument(s) "
                          f"{_names(missing_kwonly)}, found none")
 
+    labelled = [(f"positional argument {pos}"
+                 + (f" ({positional[pos].name!r})" if pos < len(positional) else ""), arg)
+                for pos, arg in enumerate(args_list)]
+    labelled += [(f"keyword argument {key!r}", value) for key, value in kwargs.items()]
+    for what, value in labelled:
+        if isinstance(value, Iterator) and not isinstance(value, io.IOBase):  # not files
+            raise TypeError(
+                f"{_PREFIX} {what} is a {type(value).__name__}: an iterator has no length "
+                "and can be read only once, so it can be neither split across the calls "
+                "nor passed to each of them; pass a list instead, e.g. `list(...)`")
+    _check_picklable(func, f"the function {name}")
+    for what, value in labelled:
+        _check_picklable(value, what)
+
     notes = []
     if any(callable(arg) and not isinstance(arg, type) for arg in args_list):
         notes.append("Found a single callable object in positional arguments. It will be "
@@ -189,6 +207,12 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     lengths = [n for _, n, _ in candidates]
 
     if n_inputs == "auto":
+        if not lengths:
+            raise ValueError(
+                f"{_PREFIX} automatic input distribution failed: found 0 objects containing "
+                "0 to 0 elements. Please specify `n_inputs` manually. Only lists, tuples, "
+                "ranges and 1-D arrays are split into calls; "
+                + _nothing_to_split(labelled))
         if len(set(lengths)) != 1:
             lo, hi = (min(lengths), max(lengths)) if lengths else (0, 0)
             raise ValueError(
@@ -214,6 +238,29 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     return CallPlan(func=func, n_calls=n_calls, args=bcast_args, kwargs=bcast_kwargs,
                     split_pos=split_pos, split_kw=split_kw, split_values=split_values,
                     pass_task_id=pass_task_id, notes=tuple(notes))
+
+
+def _nothing_to_split(labelled: list[tuple[str, Any]]) -> str:
+    """Why nothing was split, for the error message."""
+    for what, value in labelled:
+        if isinstance(value, (set, frozenset, KeysView, ValuesView, ItemsView)):
+            return (f"{what} is a {type(value).__name__}, which has no order and is "
+                    "therefore passed whole; to split it, pass a list, e.g. `sorted(...)`")
+    return "none was given (to repeat one call, give `n_inputs`)"
+
+
+def _check_picklable(value: Any, what: str) -> None:
+    """Raise ``TypeError`` naming ``what`` unless ``value`` can be sent to the workers."""
+    try:
+        # Array buffers are left out (returning None keeps them out of band): no copy
+        # of large data just for this check.
+        cloudpickle.dumps(value, protocol=5, buffer_callback=lambda buffer: None)
+    except Exception as err:
+        raise TypeError(
+            f"{_PREFIX} {what}, of type {type(value).__name__}, cannot be sent to the "
+            f"workers because it cannot be pickled ({type(err).__name__}: {err}); pass "
+            "something that can be pickled instead (e.g. a file name instead of an open "
+            "file, or create locks and connections inside the function)") from None
 
 
 def _as_sequence(obj: Any) -> Any:

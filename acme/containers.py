@@ -14,6 +14,7 @@ Either way the container is written under a temporary name and renamed when comp
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,7 +25,7 @@ import numpy as np
 
 from .log import get_logger
 from .outputs import atomic_path, atomic_write, publish
-from .payloads import check_shape, hdf5_datasets
+from .payloads import closing_hdf5, discard_writes, fit_result, hdf5_datasets
 from .tasks import CallOutcome
 
 __all__ = ["build_link_container", "SingleFileWriter"]
@@ -76,7 +77,8 @@ def build_link_container(container: Path, payload_dir: Path, outcomes: list[Call
     # (outcome, payload path relative to the container) of every call with an HDF5 payload
     linked = [(o, f"{rel_dir}/{os.path.basename(o.path)}") for o in outcomes
               if o is not None and o.ok and o.path is not None and o.path.endswith(".h5")]
-    with atomic_write(container) as tmp, h5py.File(tmp, "w", libver="latest") as h5f:
+    with atomic_write(container) as tmp, \
+            closing_hdf5(h5py.File(tmp, "w", libver="latest")) as h5f:
         if result_shape is None:
             links = h5f.id.links  # low-level: a third of the high-level API's time
             for o, rel in linked:
@@ -108,7 +110,8 @@ class SingleFileWriter:
     error and propagates unchanged. After such an error :meth:`close` neither raises
     (which would hide the original error) nor publishes the incomplete file, which may
     well be unreadable (e.g. after a full disk): it keeps its temporary name, and a
-    warning says where.
+    warning says where. The file is closed on every path (see
+    :func:`~acme.payloads.close_hdf5`).
     """
 
     def __init__(self, container: Path, n_calls: int,
@@ -139,8 +142,8 @@ class SingleFileWriter:
         datasets = hdf5_datasets(outcome.value, shaped=shaped)
         first = datasets.pop("result_0", None) if shaped else None
         if first is not None and self.result_shape is not None:
-            # The worker checked the shape; the dtype is known for sure only here.
-            check_shape(first, self.result_shape, self.result_dtype)
+            # Converted by the worker already; checked again where the file is written.
+            first = fit_result(first, self.result_shape, self.result_dtype)
         try:
             if datasets or not shaped:
                 group = self._h5.create_group(f"comp_{outcome.index}")
@@ -150,6 +153,8 @@ class SingleFileWriter:
                 self._store_first(outcome.index, first)
         except BaseException:
             self.failed = True
+            with contextlib.suppress(Exception):  # so that close() can close it
+                discard_writes(self._h5.id)
             raise
 
     def _store_first(self, index: int, first: np.ndarray) -> None:
@@ -161,17 +166,28 @@ class SingleFileWriter:
             self._data.resize(grow)
         self._data[_slot(self.result_shape, index, first.shape)] = first
 
-    def close(self, outcomes: list[CallOutcome | None]) -> None:
-        """Finish the file and move it to its final name (also after a failed call)."""
-        if not self.failed:
-            record_missing(self._h5, outcomes)
-            self._h5.close()
-            publish(self._tmp, self.container)
-            return
+    def close(self, outcomes: list[CallOutcome | None], quiet: bool = False) -> None:
+        """Finish the file and move it to its final name (also after a failed call).
+
+        If the file cannot be finished, it is closed and left under its temporary name
+        (with a warning); the error is raised unless ``quiet`` (another error is on its
+        way to the user) or a write error was raised already.
+        """
         try:
-            self._h5.close()
+            with closing_hdf5(self._h5) as h5f:
+                if not self.failed:
+                    record_missing(h5f, outcomes)
+            if not self.failed:
+                publish(self._tmp, self.container)
+                return
         except Exception:
-            pass  # the write error that got us here is the one that counts
+            already_reported, self.failed = self.failed, True
+            if not (quiet or already_reported):
+                self._warn_incomplete()
+                raise
+        self._warn_incomplete()
+
+    def _warn_incomplete(self) -> None:
         get_logger().warning(
             "Writing to the results container failed; the incomplete file is left as %s "
             "(not renamed to %s; it may be unreadable)", self._tmp, self.container.name)

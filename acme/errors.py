@@ -15,41 +15,56 @@ _SHOWN_IDS = 10
 
 
 class ParallelMapError(RuntimeError):
-    """Some calls of a :class:`~acme.ParallelMap` run raised an exception.
+    """Some calls of a :class:`~acme.ParallelMap` run raised an exception, or the results
+    container could not be written.
 
     Everything that succeeded is on disk (or in :attr:`results`) before this is raised.
 
     Attributes
     ----------
     failed : dict[int, str]
-        Task id (0-based call index) -> formatted traceback of that call's exception.
+        Task id (0-based call index) -> formatted traceback of that call's exception
+        (empty if all calls succeeded and only the container failed).
     results : list
         What :meth:`ParallelMap.compute` would have returned, with ``None`` at the
         positions of failed calls (for ``result_shape`` in memory: ``[array]`` or
         ``[array, extras]``, whose failed slots hold zeros and ``None``).
+    container_error : str or None
+        Why the results container could not be written (e.g. ``"OSError: [Errno 28]
+        ..."``), or ``None``. The payload files in :attr:`results` hold the results.
     """
 
     def __init__(self, failed: dict[int, str], n_calls: int, results: Any,
-                 first_error: str) -> None:
+                 first_error: str, container_error: str | None = None) -> None:
         self.failed = dict(sorted(failed.items()))
         self.results = results
         self.n_calls = n_calls
+        self.container_error = container_error
         ids = list(self.failed)
-        shown = ", ".join(str(i) for i in ids[:_SHOWN_IDS])
-        if len(ids) > _SHOWN_IDS:
-            shown += f" and {len(ids) - _SHOWN_IDS} more"
-        first = ids[0]
-        msg = (f"Parallel computation failed: {len(ids)}/{n_calls} tasks failed "
-               f"(task ids: {shown}). First failure, task {first}: {first_error}\n"
-               f"{self.failed[first]}")
+        parts = []
+        if ids:
+            shown = ", ".join(str(i) for i in ids[:_SHOWN_IDS])
+            if len(ids) > _SHOWN_IDS:
+                shown += f" and {len(ids) - _SHOWN_IDS} more"
+            parts.append(f"{len(ids)}/{n_calls} tasks failed (task ids: {shown})")
+        if container_error is not None:
+            parts.append(f"the results container could not be written ({container_error}); "
+                         f"the results of the {n_calls - len(ids)} successful calls are in "
+                         "their payload files (`.results`)")
+        msg = "Parallel computation failed: " + "; ".join(parts)
+        if ids:
+            first = ids[0]
+            msg += f". First failure, task {first}: {first_error}\n{self.failed[first]}"
         super().__init__(msg)
 
     def __reduce__(self):  # keep pickling (e.g. across processes) working
-        return (_rebuild, (self.failed, self.n_calls, self.results, self.args[0]))
+        return (_rebuild, (self.failed, self.n_calls, self.results, self.args[0],
+                           self.container_error))
 
 
-def _rebuild(failed, n_calls, results, message):
+def _rebuild(failed, n_calls, results, message, container_error=None):
     err = ParallelMapError.__new__(ParallelMapError)
     RuntimeError.__init__(err, message)
     err.failed, err.n_calls, err.results = failed, n_calls, results
+    err.container_error = container_error
     return err

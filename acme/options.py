@@ -115,8 +115,9 @@ def _check_result_shape(shape: Any, write_worker_results: bool, write_pickle: bo
     if any(isinstance(dim, bool) or not isinstance(dim, numbers.Number) for dim in dims):
         raise ValueError(f"`result_shape` must only contain numerical values, not {shape}")
     n_inf = sum(1 for dim in dims if math.isinf(dim))
-    if any(dim < 0 or (not math.isinf(dim) and not float(dim).is_integer()) for dim in dims):
-        raise ValueError(f"`result_shape` must only contain non-negative integers "
+    # A size of 0 would leave no room for any result: every call would fail.
+    if any(dim <= 0 or (not math.isinf(dim) and not float(dim).is_integer()) for dim in dims):
+        raise ValueError(f"`result_shape` must only contain positive integers "
                          f"(and at most one `np.inf`), not {shape}")
     if n_inf > 1:
         raise ValueError("cannot use more than one `np.inf` in `result_shape`")
@@ -131,10 +132,14 @@ def _check_dtype(dtype: Any) -> str:
     if not isinstance(dtype, str):
         raise TypeError(f"`result_dtype` has to be a string, not {type(dtype)}")
     try:
-        np.dtype(dtype)
+        kind = np.dtype(dtype).kind
     except TypeError:
         raise ValueError(f"`result_dtype` has to be a valid NumPy datatype specification, "
                          f"not {dtype!r}") from None
+    # The stacked dataset holds numbers only (ResultTypeError for anything else).
+    if kind not in "biufc":
+        raise ValueError(f"`result_dtype` has to be a numeric NumPy datatype (bool, integer, "
+                         f"float or complex, e.g. 'float32'), not {dtype!r}")
     return dtype
 
 

@@ -47,6 +47,7 @@ class _Run:
         self.started = started
         self.client: clients.ClientHandle | None = None
         self.declined = False  # the user answered "n" after the dry run
+        self.created: list[Path] = []  # removed again if the run computes nothing
 
 
 class ParallelMap:
@@ -219,15 +220,22 @@ class ParallelMap:
         ParallelMapError
             If any call raised; every other result is stored (and in ``.results``).
         """
-        check_bool(debug, "debug")
-        if chunk_size is not None:
-            chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        try:
+            check_bool(debug, "debug")
+            if chunk_size is not None:
+                chunk_size = check_int(chunk_size, "chunk_size", minimum=1)
+        except (TypeError, ValueError):
+            if not self._computed:  # a run entered for nothing leaves nothing on disk
+                self._abandon()
+            raise
         if self._computed:
             raise RuntimeError("compute() already ran for this ParallelMap; create a new "
                                "ParallelMap to run again (results are never overwritten)")
         standalone = self._run is None
-        if standalone:
+        if self._run is None:
             self._open()
+        else:  # entered in another thread, perhaps: this thread's lines go to its log
+            self._run.runlog.adopt_thread()
         failed = True
         try:
             self._computed = True
@@ -291,13 +299,9 @@ class ParallelMap:
             log.warning(note)
         if paths is not None and paths.container is not None:
             self.results_container = str(paths.container)
+        self._run.created = created
         # Old auto-named directories, then the dry run. A run that ends here (an
         # exception, or "n" after the dry run) leaves nothing on disk.
-        def abandon() -> None:
-            runlog.close()
-            dryrun.remove_created(created)
-            self._run, self.results_container = None, None
-
         interactive = dryrun.is_interactive(opts.setup_interactive)
         try:
             cleanup_for_run(opts.cleanup_threshold_days, paths.output_dir if paths else None,
@@ -305,12 +309,19 @@ class ParallelMap:
                             log=log)
             go_on = not opts.dryrun or dryrun.run_dryrun(self, log, interactive)
         except BaseException:
-            abandon()
+            self._abandon()
             raise
         if not go_on:  # compute() returns None; messages go to the console only
-            abandon()
+            self._abandon()
             self._run = _Run(None, RunLog(opts.verbose, None), time.perf_counter())
             self._run.declined = True
+
+    def _abandon(self) -> None:
+        """End an entered run that has computed nothing, removing what it created."""
+        run, self._run, self.results_container = self._run, None, None
+        if run is not None:
+            run.runlog.close()
+            dryrun.remove_created(run.created)
 
     def _close(self, failed: bool) -> None:
         run, self._run = self._run, None
@@ -319,8 +330,14 @@ class ParallelMap:
         try:
             if run.client is not None:
                 clients.release(run.client, self.options.stop_client, failed)
+        except Exception as err:
+            if not failed:
+                raise
+            # The error that ended the run is the one the user needs to see.
+            run.runlog.logger.warning("Could not release the client after the failed run: "
+                                      "%s: %s", type(err).__name__, err)
         finally:
-            run.runlog.close()
+            run.runlog.close()  # never raises (a log file on a full disk)
 
     def _storage(self) -> StorageSpec:
         assert self._run is not None
@@ -392,22 +409,36 @@ class ParallelMap:
                 log.info("Results are stored %s", where)
                 bar = self._progress()
                 execute(client, plan, shared, slots, chunk_size, collect)
+        except BaseException:
+            if writer is not None:  # the error on its way out is the one to see
+                writer.close(outcomes, quiet=True)
+            raise
         finally:
             if bar is not None:
                 bar.close()
-            if writer is not None:
-                writer.close(outcomes)
+        if writer is not None:
+            writer.close(outcomes)
+        container_error = None
         if opts.storage == "hdf5" and run.paths is not None and run.paths.container:
-            build_link_container(run.paths.container, run.paths.payload_dir, outcomes,
-                                 opts.result_shape, opts.result_dtype)
+            try:
+                build_link_container(run.paths.container, run.paths.payload_dir, outcomes,
+                                     opts.result_shape, opts.result_dtype)
+            except OSError as err:  # the payloads are there: report it with them
+                container_error = f"{type(err).__name__}: {err}"
+                self.results_container = None
+                log.error("The results container %s could not be written: %s",
+                          run.paths.container, container_error)
         results = assemble_results(outcomes, opts, self.results_container)
         elapsed = time.perf_counter() - started
-        if n_failed:
+        if n_failed or container_error:
             failed = {o.index: o.error or "" for o in outcomes if o is not None and not o.ok}
-            first = next(o for o in outcomes if o is not None and not o.ok)
-            log.error("%d of %d calls failed after %.2f s; the results of the other calls "
-                      "are stored %s", n_failed, plan.n_calls, elapsed, where)
-            raise ParallelMapError(failed, plan.n_calls, results, first.summary or "")
+            first = next((o for o in outcomes if o is not None and not o.ok), None)
+            if n_failed:
+                log.error("%d of %d calls failed after %.2f s; the results of the other "
+                          "calls are stored %s", n_failed, plan.n_calls, elapsed, where)
+            raise ParallelMapError(failed, plan.n_calls, results,
+                                   first.summary or "" if first else "",
+                                   container_error=container_error)
         log.info("SUCCESS! Finished %d calls in %.2f s", plan.n_calls, elapsed)
         if run.paths is not None:
             log.info("Results have been saved to %s",

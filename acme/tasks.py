@@ -19,7 +19,7 @@ import numpy as np
 
 from .arguments import CallPlan, assemble
 from .heap import payload_heap
-from .payloads import StorageSpec, check_shape, write_result
+from .payloads import StorageSpec, check_shape, fit_result, write_result
 
 __all__ = ["SharedCall", "CallOutcome", "run_chunk", "run_call", "shared_call",
            "shared_value"]
@@ -77,9 +77,13 @@ def run_call(func: Callable[..., Any], shared: SharedCall, index: int,
         result = func(*args, **kwargs)
         n_values = len(result) if isinstance(result, tuple) else 1
         shape = None
-        if shared.storage.result_shape is not None:
+        spec = shared.storage
+        if spec.result_shape is not None:
             first = result[0] if isinstance(result, tuple) else result
-            check_shape(first, shared.storage.result_shape, shared.storage.result_dtype)
+            if spec.result_dtype is None:
+                check_shape(first, spec.result_shape)
+            else:  # fails here, on the worker, if it does not fit result_dtype
+                fit_result(first, spec.result_shape, spec.result_dtype)
             shape = np.shape(first)
         if shared.storage.storage in ("memory", "single"):
             return CallOutcome(index, None, result, None, None, None, shape, n_values)

@@ -141,3 +141,66 @@ def test_not_callable():
 def test_bad_n_inputs(bad, exc):
     with pytest.raises(exc, match="n_inputs"):
         plan_calls(f, ([1, 2], 3), {}, n_inputs=bad)
+
+
+# -- what cannot travel to the workers, or cannot be split ----------------------------------
+def test_unpicklable_arguments_are_named_before_anything_exists(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    from acme import ParallelMap
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(TypeError) as err:
+        ParallelMap(f, [1, 2], threading.Lock())
+    assert str(err.value).startswith(
+        "<ParallelMap> positional argument 1 ('y'), of type lock, cannot be sent to the "
+        "workers because it cannot be pickled (TypeError: cannot pickle '_thread.lock' "
+        "object)")
+    with open(tmp_path / "data.txt", "w") as handle, pytest.raises(TypeError) as err:
+        ParallelMap(f, [1, 2], 3, z=handle, output_dir=str(tmp_path / "out"))
+    assert str(err.value).startswith(
+        "<ParallelMap> keyword argument 'z', of type TextIOWrapper, cannot be sent to the "
+        "workers because it cannot be pickled")
+    with pytest.raises(TypeError, match=r"positional argument 0 \('x'\), of type list, cannot "
+                                        r"be sent .* cannot pickle '_thread.lock' object"):
+        ParallelMap(f, [1, threading.Lock()], 3)   # one element of a split list
+    assert os.listdir(tmp_path) == ["data.txt"]   # no directory, no log
+
+
+def test_large_arrays_are_not_copied_by_the_check():
+    import tracemalloc
+
+    big = np.ones((5000, 10_000), dtype=np.uint8)   # 50 MB, broadcast
+    tracemalloc.start()
+    try:
+        plan = plan_calls(f, ([1, 2], big), {})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert plan.args[1] is big
+    assert peak < 5_000_000   # bytes: the 50 MB buffer was not pickled in band
+
+
+def test_an_iterator_is_refused_with_the_reason():
+    for iterator, kind in [((x for x in [1, 2]), "generator"), (iter([1, 2]), "list_iterator"),
+                           (map(abs, [1, 2]), "map")]:
+        with pytest.raises(TypeError) as err:
+            plan_calls(f, (iterator, 3), {})
+        assert str(err.value) == (
+            f"<ParallelMap> positional argument 0 ('x') is a {kind}: an iterator has no "
+            "length and can be read only once, so it can be neither split across the calls "
+            "nor passed to each of them; pass a list instead, e.g. `list(...)`")
+
+
+def test_a_set_as_the_only_input_says_why_nothing_is_split():
+    with pytest.raises(ValueError) as err:
+        plan_calls(f, ({1, 2, 3}, 3), {})
+    assert str(err.value) == (
+        "<ParallelMap> automatic input distribution failed: found 0 objects containing 0 to "
+        "0 elements. Please specify `n_inputs` manually. Only lists, tuples, ranges and 1-D "
+        "arrays are split into calls; positional argument 0 ('x') is a set, which has no "
+        "order and is therefore passed whole; to split it, pass a list, e.g. `sorted(...)`")
+    # beside a list, a set is passed whole to every call, as documented
+    plan = plan_calls(f, ([1, 2], {3}), {})
+    assert calls(plan) == [([1, {3}], {}), ([2, {3}], {})]

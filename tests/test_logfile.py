@@ -82,3 +82,42 @@ def test_dry_run_report_is_in_the_log(in_tmp):
     assert "Dry-run completed. Elapsed time is" in text
     assert "estimate for all 2 calls:" in text
     assert "results need about" in text
+
+
+def test_runs_in_two_threads_keep_their_own_log(client, tmp_path, capfd):
+    """Two runs of one driver at the same time, in two threads: each log file holds only
+    its own run's lines, each console line is printed once, and the logger is restored."""
+    import logging
+    import threading
+
+    logger = logging.getLogger("ACME")
+    before = (logger.level, logger.propagate)
+    both_running = threading.Barrier(2, timeout=60)
+    errors: list[BaseException] = []
+
+    def run(func, out, verbose):
+        try:
+            with ParallelMap(func, [1, 2, 3, 4], output_dir=str(out), verbose=verbose) as pmap:
+                both_running.wait()   # both runs have attached their logs
+                pmap.compute()
+                both_running.wait()   # ... and keep them until both have computed
+        except BaseException as err:  # reported by the test below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(funcs.ident, tmp_path / "a", True)),
+               threading.Thread(target=run, args=(funcs.pid, tmp_path / "b", None))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    a, b = read_log(tmp_path / "a"), read_log(tmp_path / "b")
+    assert "Preparing 4 parallel calls of `ident`" in a and "`pid`" not in a
+    assert "Preparing 4 parallel calls of `pid`" in b and "`ident`" not in b
+    assert f"{tmp_path / 'b'}" not in a and f"{tmp_path / 'a'}" not in b
+    assert a.count("This is ACME v.") == b.count("This is ACME v.") == 1
+    console = capfd.readouterr().err
+    assert console.count("Preparing 4 parallel calls of `ident`") == 1
+    assert console.count("Preparing 4 parallel calls of `pid`") == 1
+    assert (logger.level, logger.propagate) == before

@@ -4,6 +4,7 @@ file or cluster exists."""
 from __future__ import annotations
 
 import os
+import re
 
 import distributed
 import numpy as np
@@ -36,8 +37,11 @@ BAD = [
     ("result_shape", (3, 4), ValueError, "`result_shape` must contain exactly one `None`"),
     ("result_shape", (None, None), ValueError, "`result_shape` must contain exactly one `None`"),
     ("result_shape", (None, "a"), ValueError, "`result_shape` must only contain numerical values"),
-    ("result_shape", (None, -3), ValueError, "`result_shape` must only contain non-negative integers"),
-    ("result_shape", (None, 2.5), ValueError, "`result_shape` must only contain non-negative integers"),
+    ("result_shape", (None, -3), ValueError, "`result_shape` must only contain positive integers"),
+    ("result_shape", (None, 2.5), ValueError, "`result_shape` must only contain positive integers"),
+    ("result_shape", (None, 0), ValueError, "`result_shape` must only contain positive integers"),
+    ("result_shape", (0, None, 3), ValueError, "`result_shape` must only contain positive integers"),
+    ("result_shape", (None, -np.inf), ValueError, "`result_shape` must only contain positive integers"),
     ("result_shape", (None, np.inf, np.inf), ValueError, "cannot use more than one `np.inf` in `result_shape`"),
     ("logfile", 3, TypeError, "`logfile` has to be `None`, `True`, `False` or a valid file-name, not <class 'int'>"),
     ("output_dir", 3, TypeError, "`output_dir` has to be `None` or a path"),
@@ -88,3 +92,23 @@ def test_constructor_has_no_side_effects(in_tmp):
     pmap = ParallelMap(f, [2, 4], 4)
     assert os.listdir(in_tmp) == []
     assert pmap.results_container is None
+
+
+@pytest.mark.parametrize(("keywords", "exc", "message"), [
+    ({"debug": "yes"}, TypeError, "`debug` has to be `True` or `False`, not 'yes'"),
+    ({"chunk_size": 0}, ValueError, "`chunk_size` has to be an integer between 1 and inf, "
+                                    "not 0"),
+    ({"chunk_size": "4"}, TypeError, "`chunk_size` has to be a scalar"),
+])
+def test_bad_compute_arguments_leave_nothing_on_disk(in_tmp, keywords, exc, message):
+    with ParallelMap(f, [2, 4], 4, output_dir=str(in_tmp / "out")) as pmap:
+        assert (in_tmp / "out").is_dir()   # entering the run made its directory and log
+        with pytest.raises(exc, match=re.escape(message)):
+            pmap.compute(**keywords)
+        assert os.listdir(in_tmp) == []
+        # the run is still usable with good values
+        assert pmap.compute(debug=True) == [str(in_tmp / "out" / "f_payload" / f"f_{i}.h5")
+                                            for i in range(2)]
+    with pytest.raises(exc, match=re.escape(message)):
+        ParallelMap(f, [2, 4], 4).compute(**keywords)   # standalone compute
+    assert os.listdir(in_tmp) == ["out"]
