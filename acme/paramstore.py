@@ -107,8 +107,8 @@ def write_params(h5f: h5py.File, space: ParamSpace, stacking_dim: int | None,
             result.dims[stacking_dim].attach_scale(dataset)
     else:
         labelled = list(range(stacking_dim, stacking_dim + len(axes)))
-        for axis, (name, values) in zip(labelled, axes, strict=True):
-            data, attrs = storable(values)
+        for axis, (name, coords) in zip(labelled, axes, strict=True):
+            data, attrs = storable(coords)
             dataset = h5f.create_dataset(name, data=data)
             dataset.attrs.update(attrs)
             dataset.make_scale(name)
