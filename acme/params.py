@@ -17,6 +17,7 @@ Pure: no I/O, no dask.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -88,12 +89,10 @@ class ParamSpace:
 
     def build(self) -> dict[str, list[Any]]:
         """Every assignment, as one list of values per parameter name."""
-        out: dict[str, list[Any]] = {key: [] for key in self._keys}
-        lists = list(out.values())
-        for row in self._rows():
-            for values, value in zip(lists, row, strict=True):
-                values.append(value)
-        return out
+        if not self.size:
+            return {key: [] for key in self._keys}
+        columns = zip(*self._rows(), strict=True)
+        return {key: list(values) for key, values in zip(self._keys, columns, strict=True)}
 
     def __mul__(self, other: Any) -> ParamSpace:
         if not isinstance(other, ParamSpace):
@@ -161,14 +160,18 @@ class Param(ParamSpace):
                      for key, value in self._values.items())
 
     def _rows(self) -> Iterator[tuple[Any, ...]]:
-        for i in range(self._size):
-            yield self._row(i)
+        return zip(*(value if key in self._sequences else itertools.repeat(value, self._size)
+                     for key, value in self._values.items()), strict=True)
 
     def __repr__(self) -> str:
         return "Param(" + ", ".join(f"{k}={v!r}" for k, v in self._values.items()) + ")"
 
 
 class _Product(ParamSpace):
+    """The Cartesian product of its factors (nested products are flattened)."""
+
+    _factors: list[ParamSpace]
+
     def __init__(self, left: ParamSpace, right: ParamSpace) -> None:
         shared = [key for key in right._keys if key in left._keys]
         if shared:
@@ -176,18 +179,31 @@ class _Product(ParamSpace):
                 f"Key `{shared[0]}` in both factors of the product.")
         self.left, self.right = left, right
         self._keys = left._keys + right._keys
+        self._factors = [f for side in (left, right)
+                         for f in (side._factors if isinstance(side, _Product) else [side])]
 
     @property
     def size(self) -> int:
-        return self.left.size * self.right.size
+        return math.prod(f.size for f in self._factors)
 
     def _row(self, index: int) -> tuple[Any, ...]:
-        outer, inner = divmod(index, self.right.size)
-        return self.left._row(outer) + self.right._row(inner)
+        parts = []
+        for factor in reversed(self._factors):  # the last factor varies fastest
+            index, inner = divmod(index, factor.size)
+            parts.append(factor._row(inner))
+        return tuple(itertools.chain.from_iterable(reversed(parts)))
 
     def _rows(self) -> Iterator[tuple[Any, ...]]:
-        for outer in self.left._rows():
-            for inner in self.right._rows():
+        return self._nested(0)
+
+    def _nested(self, start: int) -> Iterator[tuple[Any, ...]]:
+        # nested loops, the inner factors iterated again for each outer row: no factor
+        # is ever listed, so memory does not grow with any size
+        if start == len(self._factors) - 1:
+            yield from self._factors[start]._rows()
+            return
+        for outer in self._factors[start]._rows():
+            for inner in self._nested(start + 1):
                 yield outer + inner
 
     def __repr__(self) -> str:
@@ -369,6 +385,8 @@ _NAN_KEY = ("acme.params", "nan")
 
 def _match_key(value: Any) -> Any:
     """A hashable stand-in for ``value`` under which equal values are equal (nan too)."""
+    if type(value) in (int, str):  # the common case, first
+        return value
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and math.isnan(value):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import doctest
 import itertools
 import math
-import time
 import tracemalloc
 from pathlib import Path
 
@@ -137,13 +136,11 @@ def test_indexing_agrees_with_iteration_for_every_operator():
 def test_a_product_of_ten_100_value_axes_is_lazy():
     tracemalloc.start()
     try:
-        started = time.perf_counter()
         space = Param(p0=list(range(100)))
         for k in range(1, 10):
             space = space * Param(**{f"p{k}": list(range(100))})
         first = list(itertools.islice(space.iterate(), 1000))
         last = space[space.size - 1]
-        elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -151,8 +148,8 @@ def test_a_product_of_ten_100_value_axes_is_lazy():
     assert first[0] == {f"p{k}": 0 for k in range(10)}
     assert first[999] == {**{f"p{k}": 0 for k in range(8)}, "p8": 9, "p9": 99}
     assert last == {f"p{k}": 99 for k in range(10)}
-    # building it would take ~10**20 dicts; the first thousand take a few ms and little memory
-    assert elapsed < 2.0
+    # building it would take ~10**20 dicts: the first thousand and the last one take
+    # memory that does not depend on its size (timings: benchmarks/params.py)
     assert peak < 5_000_000
     with pytest.raises(OverflowError, match="use `space.size`"):
         len(space)
