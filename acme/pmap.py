@@ -214,7 +214,8 @@ class ParallelMap:
               stacked into one array of ``result_shape`` and ``result_dtype``; if the
               function returns more values, ``[array, extras]`` where ``extras[i]`` is
               the tuple of the further return values of call ``i`` (``None`` for a
-              failed call).
+              failed call). With ``result_grid=True`` the array has one axis per
+              parameter in place of the stacking dimension.
 
         Raises
         ------
