@@ -30,7 +30,7 @@ import numpy as np
 
 from .params import ParamSpace, grid_axes
 
-__all__ = ["GridAxes", "check_grid", "grid_shape", "write_params", "storable"]
+__all__ = ["GridAxes", "check_grid", "check_names", "grid_shape", "write_params", "storable"]
 
 #: (name, coordinate values) of each axis of a grid, in the order of the product.
 GridAxes = tuple[tuple[str, tuple[Any, ...]], ...]
@@ -58,6 +58,14 @@ def check_grid(space: ParamSpace | None, result_shape: tuple[float | None, ...] 
             raise ValueError(f"`result_grid`: the parameter `{name}` would clash with the "
                              "container's own datasets; rename it")
     return tuple((name, tuple(values)) for name, values in axes)
+
+
+def check_names(space: ParamSpace) -> None:
+    """Raise a ``ValueError`` for a parameter name that cannot name an HDF5 dataset."""
+    for name in space.keys():
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"the parameter name {name!r} cannot name a dataset of the "
+                             "results container: use a name without '/'")
 
 
 def grid_shape(axes: GridAxes | None) -> tuple[int, ...] | None:

@@ -30,7 +30,7 @@ from .execution import execute
 from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
 from .outputs import RunPaths, auto_dir_name
-from .paramstore import GridAxes, check_grid, grid_shape, write_params
+from .paramstore import GridAxes, check_grid, check_names, grid_shape, write_params
 from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
 from .results import assemble_results
 from .tasks import CallOutcome, run_call, shared_call
@@ -143,6 +143,8 @@ class ParallelMap:
             setup_interactive=setup_interactive, stop_client=stop_client, verbose=verbose,
             dryrun=dryrun, logfile=logfile, cleanup_threshold_days=cleanup_threshold_days)
         plan = plan_calls(func, args, kwargs, n_inputs)
+        if plan.space is not None and options.storage in ("hdf5", "single"):
+            check_names(plan.space)
         grid_axes: GridAxes | None = None
         if check_bool(result_grid, "result_grid"):
             if options.result_shape is None and result_shape is not None:

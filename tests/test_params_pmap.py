@@ -215,6 +215,8 @@ def test_grid_in_memory_and_with_a_failed_call(client, tmp_path):
      "`result_grid` has to be `True` or `False`"),
     (lambda: ParallelMap(_call, Param(call=[1]), result_shape=(None,), result_grid=True),
      ValueError, "`call` would clash"),
+    (lambda: ParallelMap(_anything, Param(**{"a/b": [1]})), ValueError,
+     "the parameter name 'a/b' cannot name a dataset"),
 ])
 def test_bad_input(in_tmp, call, error, message):
     with pytest.raises(error, match=message):
@@ -224,3 +226,7 @@ def test_bad_input(in_tmp, call, error, message):
 
 def _call(call):
     return call
+
+
+def _anything(**kwargs):
+    return len(kwargs)
