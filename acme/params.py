@@ -256,12 +256,14 @@ class _Difference(ParamSpace):
         self.minuend, self.subtrahend = minuend, subtrahend
         self._keys = minuend._keys
         self._on_minuend = [minuend._keys.index(key) for key in on]
-        on_sub = [subtrahend._keys.index(key) for key in on]
-        self._removed = {tuple(_match_key(row[j]) for j in on_sub)
-                         for row in subtrahend._rows()}
+        self._on_subtrahend = [subtrahend._keys.index(key) for key in on]
+        self._removed: set[tuple[Any, ...]] | None = None  # read on first use
         self._kept: np.ndarray | None = None
 
     def _keeps(self, row: tuple[Any, ...]) -> bool:
+        if self._removed is None:
+            self._removed = {tuple(_match_key(r[j]) for j in self._on_subtrahend)
+                             for r in self.subtrahend._rows()}
         return tuple(_match_key(row[j]) for j in self._on_minuend) not in self._removed
 
     def _kept_positions(self) -> np.ndarray:

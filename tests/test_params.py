@@ -141,6 +141,9 @@ def test_a_product_of_ten_100_value_axes_is_lazy():
             space = space * Param(**{f"p{k}": list(range(100))})
         first = list(itertools.islice(space.iterate(), 1000))
         last = space[space.size - 1]
+        # a difference or a sum with it is lazy too (only indexing one lists positions)
+        rest = space - Param(p9=[0]) + Param(p0=[-1])
+        first_rest = next(rest.iterate())
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -148,6 +151,7 @@ def test_a_product_of_ten_100_value_axes_is_lazy():
     assert first[0] == {f"p{k}": 0 for k in range(10)}
     assert first[999] == {**{f"p{k}": 0 for k in range(8)}, "p8": 9, "p9": 99}
     assert last == {f"p{k}": 99 for k in range(10)}
+    assert first_rest == {**{f"p{k}": 0 for k in range(9)}, "p9": 1}
     # building it would take ~10**20 dicts: the first thousand and the last one take
     # memory that does not depend on its size (timings: benchmarks/params.py)
     assert peak < 5_000_000
