@@ -14,11 +14,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import xarray as xr  # with h5netcdf: the test extras
 
 from acme import ParallelMap, ParallelMapError, Param, as_columns
-
-xr = pytest.importorskip("xarray")
-pytest.importorskip("h5netcdf")
 
 
 # -- mapped functions (module level, so the workers can import them) ----------------------
