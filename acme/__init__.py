@@ -12,12 +12,17 @@ import logging
 from typing import Any
 
 from ._version import __version__
-from .errors import ParallelMapError
+from .errors import AmbiguousOperationError, ParallelMapError
+from .params import Param, as_columns, missing
 from .pmap import ParallelMap
 
 __all__ = [
     "ParallelMap",
     "ParallelMapError",
+    "Param",
+    "missing",
+    "as_columns",
+    "AmbiguousOperationError",
     "local_cluster_setup",
     "slurm_cluster_setup",
     "esi_cluster_setup",

@@ -12,6 +12,10 @@ Pure: no dask, no I/O. Rules (ACME's, minus its defects):
   candidate (it is most likely meant whole), nor is an array given for an array default;
 * the function and every argument must be picklable (they travel to the workers):
   checked here, so that the error names the argument before anything has started.
+
+A parameter space (:class:`~acme.Param`) as the only positional argument is another
+kind of plan: one call per assignment, ``func(**assignment, **kwargs)``, with every
+keyword passed whole (see :func:`plan_space`).
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ import cloudpickle
 import numpy as np
 
 from .options import check_int
+from .params import ParamSpace
 
-__all__ = ["CallPlan", "plan_calls", "size_mb", "func_name"]
+__all__ = ["CallPlan", "plan_calls", "plan_space", "size_mb", "func_name"]
 
 _PREFIX = "<ParallelMap>"
 
@@ -51,9 +56,13 @@ class CallPlan:
     split_values: tuple[Any, ...] = ()
     pass_task_id: bool = False
     notes: tuple[str, ...] = field(default=())
+    #: The parameter space of a run over one (``split_kw`` are then its keys).
+    space: ParamSpace | None = None
 
     def call_values(self, index: int) -> tuple[Any, ...]:
         """The split values of call ``index``, in ``split_pos + split_kw`` order."""
+        if self.space is not None:
+            return self.space.values_at(index)
         return tuple(_item(values, index) for values in self.split_values)
 
     def arguments(self, index: int) -> tuple[list[Any], dict[str, Any]]:
@@ -123,6 +132,11 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         if isinstance(n_inputs, str):
             raise ValueError(f"`n_inputs` has to be 'auto' or an integer >= 1, not {n_inputs!r}")
         n_inputs = check_int(n_inputs, "n_inputs", minimum=1)
+    if len(args) == 1 and isinstance(args[0], ParamSpace):
+        return plan_space(func, args[0], kwargs, n_inputs)
+    if any(isinstance(arg, ParamSpace) for arg in list(args) + list(kwargs.values())):
+        raise TypeError(f"{_PREFIX} a parameter space (acme.Param) has to be the only "
+                        "positional argument: ParallelMap(func, space, **other_kwargs)")
     name = func_name(func)
     params = list(_signature(func).parameters.values())
     kinds = inspect.Parameter
@@ -261,6 +275,51 @@ def _check_picklable(value: Any, what: str) -> None:
             f"workers because it cannot be pickled ({type(err).__name__}: {err}); pass "
             "something that can be pickled instead (e.g. a file name instead of an open "
             "file, or create locks and connections inside the function)") from None
+
+
+def plan_space(func: Callable[..., Any], space: ParamSpace, kwargs: dict[str, Any],
+               n_inputs: int | str = "auto") -> CallPlan:
+    """One call per assignment of ``space``: ``func(**assignment, **kwargs)``.
+
+    The space's values go to the calls as they are (never split or broadcast further);
+    ``kwargs`` are passed whole to every call.
+    """
+    name = func_name(func)
+    size = space.size
+    if size == 0:
+        raise ValueError(f"{_PREFIX} the parameter space is empty: nothing to compute")
+    if size > sys.maxsize:
+        raise ValueError(f"{_PREFIX} the parameter space has {size} assignments, too many "
+                         "to compute")
+    if not (isinstance(n_inputs, str) and n_inputs == "auto") and n_inputs != size:
+        raise ValueError(f"`n_inputs` has to be 'auto' or the size of the parameter space "
+                         f"({size}), not {n_inputs!r}")
+    keys = space.keys()
+    params = list(_signature(func).parameters.values())
+    kinds = inspect.Parameter
+    var_kw = any(p.kind == kinds.VAR_KEYWORD for p in params)
+    by_name = {p.name: p for p in params if p.kind in (kinds.POSITIONAL_OR_KEYWORD,
+                                                       kinds.KEYWORD_ONLY)}
+    if "taskID" in kwargs or "taskID" in keys:
+        raise ValueError(f"{_PREFIX} `taskID` is set by ParallelMap to the index of each call "
+                         f"of {name}; remove it from the arguments")
+    clash = [key for key in keys if key in kwargs]
+    if clash:
+        raise TypeError(f"{_PREFIX} {name} got multiple values for argument {clash[0]!r}: "
+                        "it is a key of the parameter space and a keyword argument")
+    unknown = [key for key in keys + list(kwargs) if key not in by_name and not var_kw]
+    if unknown:
+        raise TypeError(f"{_PREFIX} {name} has no parameter {unknown[0]!r} (a key of the "
+                        "parameter space or a keyword argument)")
+    absent = [p.name for p in by_name.values() if p.default is p.empty
+              and p.name not in keys and p.name not in kwargs and p.name != "taskID"]
+    absent += [p.name for p in params if p.kind == kinds.POSITIONAL_ONLY
+               and p.default is p.empty]
+    if absent:
+        raise ValueError(f"{_PREFIX} {name} expects the argument(s) {_names(absent)}, "
+                         "found none in the parameter space or the keyword arguments")
+    return CallPlan(func=func, n_calls=size, args=(), kwargs=dict(kwargs),
+                    split_kw=tuple(keys), pass_task_id="taskID" in by_name, space=space)
 
 
 def _as_sequence(obj: Any) -> Any:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,10 @@ __all__ = ["build_link_container", "SingleFileWriter"]
 
 
 def _final_shape(result_shape: tuple[float | None, ...], n_calls: int,
-                 outcomes: Iterable[CallOutcome]) -> tuple[tuple[int, ...], tuple[int | None, ...]]:
-    """Concrete shape and maxshape: None -> n_calls, np.inf -> the results' largest extent."""
+                 outcomes: Iterable[CallOutcome], grid: tuple[int, ...] | None = None
+                 ) -> tuple[tuple[int, ...], tuple[int | None, ...]]:
+    """Concrete shape and maxshape: None -> n_calls (or the ``grid``'s axes), np.inf ->
+    the results' largest extent."""
     inner = [d for d in result_shape if d is not None]
     extents = [0 if d == np.inf else int(d) for d in inner]
     for outcome in outcomes:
@@ -41,16 +43,28 @@ def _final_shape(result_shape: tuple[float | None, ...], n_calls: int,
             extents = [max(e, s) if d == np.inf else e
                        for e, s, d in zip(extents, outcome.shape, inner, strict=True)]
     it = iter(extents)
-    shape = tuple(n_calls if d is None else next(it) for d in result_shape)
-    maxshape = tuple(None if d == np.inf else s for d, s in zip(result_shape, shape, strict=True))
-    return shape, maxshape
+    shape: list[int] = []
+    maxshape: list[int | None] = []
+    for d in result_shape:
+        if d is None:
+            shape += grid or (n_calls,)
+            maxshape += grid or (n_calls,)
+        else:
+            shape.append(next(it))
+            maxshape.append(None if d == np.inf else shape[-1])
+    return tuple(shape), tuple(maxshape)
 
 
-def _slot(result_shape: tuple[float | None, ...], index: int, part: tuple[int, ...]
-          ) -> tuple[Any, ...]:
-    """Where call ``index``'s result of shape ``part`` goes in the stacked dataset."""
+def _slot(result_shape: tuple[float | None, ...], index: int, part: tuple[int, ...],
+          grid: tuple[int, ...] | None = None) -> tuple[Any, ...]:
+    """Where call ``index``'s result of shape ``part`` goes in the stacked dataset (on a
+    ``grid``, call ``index`` sits at its C-order position)."""
     it = iter(part)
-    return tuple(index if d is None else slice(0, next(it)) for d in result_shape)
+    stack = tuple(int(i) for i in np.unravel_index(index, grid)) if grid else (index,)
+    slot: list[Any] = []
+    for d in result_shape:
+        slot += stack if d is None else [slice(0, next(it))]
+    return tuple(slot)
 
 
 def _zero(dtype: np.dtype) -> np.ndarray:
@@ -70,9 +84,14 @@ def record_missing(h5f: h5py.File, outcomes: list[CallOutcome | None]) -> None:
 
 
 def build_link_container(container: Path, payload_dir: Path, outcomes: list[CallOutcome | None],
-                         result_shape: tuple[float | None, ...] | None, result_dtype: str
-                         ) -> None:
-    """Write the container of a run with HDF5 payloads (see module docstring)."""
+                         result_shape: tuple[float | None, ...] | None, result_dtype: str,
+                         grid: tuple[int, ...] | None = None,
+                         extra: Callable[[h5py.File], None] | None = None) -> None:
+    """Write the container of a run with HDF5 payloads (see module docstring).
+
+    ``grid`` replaces the stacking dimension by these axes (calls in C order); ``extra``
+    adds more to the open file before it is published.
+    """
     rel_dir = os.path.relpath(payload_dir, container.parent)
     # (outcome, payload path relative to the container) of every call with an HDF5 payload
     linked = [(o, f"{rel_dir}/{os.path.basename(o.path)}") for o in outcomes
@@ -86,11 +105,11 @@ def build_link_container(container: Path, payload_dir: Path, outcomes: list[Call
         else:
             dtype = np.dtype(result_dtype)
             shape, maxshape = _final_shape(result_shape, len(outcomes),
-                                           [o for o, _ in linked])
+                                           [o for o, _ in linked], grid)
             layout = h5py.VirtualLayout(shape=shape, dtype=dtype, maxshape=maxshape)
             for o, rel in linked:
                 part = tuple(o.shape or ())
-                layout[_slot(result_shape, o.index, part)] = h5py.VirtualSource(
+                layout[_slot(result_shape, o.index, part, grid)] = h5py.VirtualSource(
                     rel, "result_0", shape=part)
             h5f.create_virtual_dataset("result_0", layout, fillvalue=_zero(dtype))
             for o, rel in linked:
@@ -99,6 +118,8 @@ def build_link_container(container: Path, payload_dir: Path, outcomes: list[Call
                     for k in range(1, o.n_values):
                         group[f"result_{k}"] = h5py.ExternalLink(rel, f"/result_{k}")
         record_missing(h5f, outcomes)
+        if extra is not None:
+            extra(h5f)
 
 
 class SingleFileWriter:
@@ -115,9 +136,13 @@ class SingleFileWriter:
     """
 
     def __init__(self, container: Path, n_calls: int,
-                 result_shape: tuple[float | None, ...] | None, result_dtype: str) -> None:
+                 result_shape: tuple[float | None, ...] | None, result_dtype: str,
+                 grid: tuple[int, ...] | None = None,
+                 extra: Callable[[h5py.File], None] | None = None) -> None:
         self.container = container
         self.result_shape = result_shape
+        self.grid = grid
+        self.extra = extra  # adds more to the file before it is published
         self.result_dtype = result_dtype
         self.failed = False
         self._tmp = atomic_path(container)
@@ -125,7 +150,7 @@ class SingleFileWriter:
         self._data = None
         if result_shape is not None:
             dtype = np.dtype(result_dtype)
-            shape, maxshape = _final_shape(result_shape, n_calls, [])
+            shape, maxshape = _final_shape(result_shape, n_calls, [], grid)
             unlimited = any(m is None for m in maxshape)
             self._data = self._h5.create_dataset(
                 "result_0", shape=shape, maxshape=maxshape, dtype=dtype,
@@ -160,11 +185,11 @@ class SingleFileWriter:
     def _store_first(self, index: int, first: np.ndarray) -> None:
         assert self._data is not None and self.result_shape is not None
         grow = tuple(max(cur, new) if m is None else cur for cur, new, m in
-                     zip(self._data.shape, _embed(self.result_shape, first.shape),
+                     zip(self._data.shape, _embed(self.result_shape, first.shape, self.grid),
                          self._data.maxshape, strict=True))
         if grow != self._data.shape:
             self._data.resize(grow)
-        self._data[_slot(self.result_shape, index, first.shape)] = first
+        self._data[_slot(self.result_shape, index, first.shape, self.grid)] = first
 
     def close(self, outcomes: list[CallOutcome | None], quiet: bool = False) -> None:
         """Finish the file and move it to its final name (also after a failed call).
@@ -177,6 +202,8 @@ class SingleFileWriter:
             with closing_hdf5(self._h5) as h5f:
                 if not self.failed:
                     record_missing(h5f, outcomes)
+                    if self.extra is not None:
+                        self.extra(h5f)
             if not self.failed:
                 publish(self._tmp, self.container)
                 return
@@ -193,6 +220,10 @@ class SingleFileWriter:
             "(not renamed to %s; it may be unreadable)", self._tmp, self.container.name)
 
 
-def _embed(result_shape: tuple[float | None, ...], part: tuple[int, ...]) -> tuple[int, ...]:
+def _embed(result_shape: tuple[float | None, ...], part: tuple[int, ...],
+           grid: tuple[int, ...] | None = None) -> tuple[int, ...]:
     it = iter(part)
-    return tuple(0 if d is None else next(it) for d in result_shape)
+    out: list[int] = []
+    for d in result_shape:
+        out += [0] * len(grid or (0,)) if d is None else [next(it)]
+    return tuple(out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ParallelMapError"]
+__all__ = ["ParallelMapError", "AmbiguousOperationError"]
 
 #: How many failed task ids the error message lists before summarising the rest.
 _SHOWN_IDS = 10
@@ -68,3 +68,11 @@ def _rebuild(failed, n_calls, results, message, container_error=None):
     err.failed, err.n_calls, err.results = failed, n_calls, results
     err.container_error = container_error
     return err
+
+
+class AmbiguousOperationError(ValueError):
+    """An operation on parameter spaces (:class:`~acme.Param`) has no single meaning.
+
+    Raised, for instance, when a subtrahend has a key its minuend lacks, or when both
+    factors of a product assign the same key.
+    """

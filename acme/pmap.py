@@ -8,6 +8,7 @@ every call and writes the container; leaving the context gives the client back.
 from __future__ import annotations
 
 import bdb
+import functools
 import logging
 import time
 import traceback
@@ -29,6 +30,7 @@ from .execution import execute
 from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
 from .outputs import RunPaths, auto_dir_name
+from .paramstore import GridAxes, check_grid, check_names, grid_shape, write_params
 from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
 from .results import assemble_results
 from .tasks import CallOutcome, run_call, shared_call
@@ -61,7 +63,9 @@ class ParallelMap:
     *args
         Positional arguments of ``func``. Lists, tuples, ranges and 1-D arrays of length
         ``n_inputs`` are split across the calls; everything else is passed whole to
-        every call (broadcast).
+        every call (broadcast). Or a single parameter space (:class:`~acme.Param`): one
+        call ``func(**assignment, **kwargs)`` per assignment, keywords passed whole,
+        and the parameters stored in the container (see the "Parameter spaces" page).
     n_inputs : int or "auto"
         Number of calls. ``"auto"`` infers it from the arguments; an explicit value
         broadcasts every argument of another length (e.g. to repeat identical calls).
@@ -75,6 +79,10 @@ class ParallelMap:
         one ``None`` marks the stacking dimension, at most one ``np.inf`` an unlimited one.
     result_dtype : str
         NumPy dtype of the ``result_shape`` dataset.
+    result_grid : bool
+        With a product space (``Param(a=...) * Param(b=...)``) and ``result_shape``:
+        replace the stacking dimension by one axis per parameter, labelled with its
+        values (``result_0`` of shape ``(len(a), len(b), ...)``).
     single_file : bool
         Write every result into the one container file instead of per-call payloads.
     write_pickle : bool
@@ -132,7 +140,7 @@ class ParallelMap:
     def __init__(self, func: Callable[..., Any], *args: Any, n_inputs: int | str = "auto",
                  write_worker_results: bool = True, output_dir: str | None = None,
                  result_shape: tuple[Any, ...] | None = None, result_dtype: str = "float",
-                 single_file: bool = False, write_pickle: bool = False,
+                 result_grid: bool = False, single_file: bool = False, write_pickle: bool = False,
                  partition: str = "auto", n_workers: int | str = "auto",
                  mem_per_worker: str = "auto", setup_timeout: int = 60,
                  setup_interactive: bool = True, stop_client: bool | str = "auto",
@@ -147,6 +155,15 @@ class ParallelMap:
             setup_interactive=setup_interactive, stop_client=stop_client, verbose=verbose,
             dryrun=dryrun, logfile=logfile, cleanup_threshold_days=cleanup_threshold_days)
         plan = plan_calls(func, args, kwargs, n_inputs)
+        if plan.space is not None and options.storage in ("hdf5", "single"):
+            check_names(plan.space)
+        grid_axes: GridAxes | None = None
+        if check_bool(result_grid, "result_grid"):
+            if options.result_shape is None and result_shape is not None:
+                notes.append("`result_shape` is ignored, and with it `result_grid`")
+            else:
+                grid_axes = check_grid(plan.space, options.result_shape)
+        self._grid_axes = grid_axes
         self.options: RunOptions = options
         self.plan: CallPlan = plan
         self.func = func
@@ -213,7 +230,8 @@ class ParallelMap:
               stacked into one array of ``result_shape`` and ``result_dtype``; if the
               function returns more values, ``[array, extras]`` where ``extras[i]`` is
               the tuple of the further return values of call ``i`` (``None`` for a
-              failed call).
+              failed call). With ``result_grid=True`` the array has one axis per
+              parameter in place of the stacking dimension.
 
         Raises
         ------
@@ -358,13 +376,17 @@ class ParallelMap:
         opts, plan = self.options, self.plan
         storage = self._storage()
         where = _where_results(opts.storage, run.paths)
+        grid = grid_shape(self._grid_axes)
+        extra = None if plan.space is None else functools.partial(
+            write_params, space=plan.space, stacking_dim=opts.stacking_dim,
+            axes=self._grid_axes)
         # Debug mode calls self.func directly: no need (or ability) to pickle it.
         shared = shared_call(plan, storage, b"" if debug else cloudpickle.dumps(self.func))
         outcomes: list[CallOutcome | None] = [None] * plan.n_calls
         writer = None
         if opts.storage == "single" and run.paths is not None and run.paths.container:
             writer = SingleFileWriter(run.paths.container, plan.n_calls, opts.result_shape,
-                                      opts.result_dtype)
+                                      opts.result_dtype, grid, extra)
         n_failed = 0
         bar = None
 
@@ -422,13 +444,13 @@ class ParallelMap:
         if opts.storage == "hdf5" and run.paths is not None and run.paths.container:
             try:
                 build_link_container(run.paths.container, run.paths.payload_dir, outcomes,
-                                     opts.result_shape, opts.result_dtype)
+                                     opts.result_shape, opts.result_dtype, grid, extra)
             except OSError as err:  # the payloads are there: report it with them
                 container_error = f"{type(err).__name__}: {err}"
                 self.results_container = None
                 log.error("The results container %s could not be written: %s",
                           run.paths.container, container_error)
-        results = assemble_results(outcomes, opts, self.results_container)
+        results = assemble_results(outcomes, opts, self.results_container, grid)
         elapsed = time.perf_counter() - started
         if n_failed or container_error:
             failed = {o.index: o.error or "" for o in outcomes if o is not None and not o.ok}

@@ -23,8 +23,9 @@ __all__ = ["assemble_results"]
 
 
 def assemble_results(outcomes: list[CallOutcome | None], opts: RunOptions,
-                     container: str | None) -> Any:
-    """The return value of a run with options ``opts`` (see the module docstring)."""
+                     container: str | None, grid: tuple[int, ...] | None = None) -> Any:
+    """The return value of a run with options ``opts`` (see the module docstring); a
+    ``grid`` replaces the stacking dimension by its axes (calls in C order)."""
     ok = [o if o is not None and o.ok else None for o in outcomes]
     if opts.storage == "single":
         return [container]
@@ -32,14 +33,17 @@ def assemble_results(outcomes: list[CallOutcome | None], opts: RunOptions,
         return [o.path if o else None for o in ok]
     if opts.result_shape is None:
         return [o.value if o else None for o in ok]
-    shape = tuple(len(ok) if d is None else int(d) for d in opts.result_shape)
+    shape: list[int] = []
+    for d in opts.result_shape:
+        shape += (grid or (len(ok),)) if d is None else (int(d),)
     stacked = np.zeros(shape, dtype=np.dtype(opts.result_dtype))
     dim = opts.result_shape.index(None)
     extras = []
     for i, o in enumerate(ok):
         values = (list(o.value) if isinstance(o.value, tuple) else [o.value]) if o else None
         if values is not None:
-            index = (slice(None),) * dim + (i,)
+            at = tuple(int(j) for j in np.unravel_index(i, grid)) if grid else (i,)
+            index = (slice(None),) * dim + at
             stacked[index] = values[0]
         extras.append(tuple(values[1:]) if values is not None else None)
     if any(o is not None and o.n_values > 1 for o in ok):
