@@ -76,8 +76,8 @@ def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logg
                 # the user said what a worker needs: choose by that, measure nothing
                 estimate = parse_mem_mb(options.mem_per_worker) / 1000
             else:
-                from .dryrun import estimate_memory
-                estimate = estimate_memory(plan, plan.func, log=log).memory_gb
+                from .dryrun import estimate_memory, worker_memory_gb
+                estimate = worker_memory_gb(estimate_memory(plan, plan.func, log=log))
         client = start_slurm_client(
             partition=options.partition, n_workers=options.n_workers,
             mem_per_worker=options.mem_per_worker, setup_timeout=options.setup_timeout,

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from . import clients, dryrun
 from ._version import __version__
 from .arguments import CallPlan, func_name, plan_calls, size_mb
+from .availability import WorkerWatch
 from .cleanup import cleanup_for_run
 from .containers import SingleFileWriter, build_link_container
 from .errors import ParallelMapError
@@ -378,7 +379,10 @@ class ParallelMap:
                          plan.n_calls, self.func_name, len(client.nthreads()))
                 log.info("Results are stored %s", where)
                 bar = self._progress()
-                execute(client, plan, shared, slots, chunk_size, collect)
+                watch = WorkerWatch(client, opts.setup_timeout, log,
+                                    replace_jobs=run.client.owned,
+                                    on_state=_describe(bar, self.func_name))
+                execute(client, plan, shared, slots, chunk_size, collect, watch)
         finally:
             if bar is not None:
                 bar.close()
@@ -429,6 +433,13 @@ def _log_failure(log: logging.Logger, index: int, summary: str | None,
     """One line per failed call on the console; its traceback in the log file only."""
     log.error("Task %d failed: %s", index, summary)
     log.error("Traceback of task %d:\n%s", index, tb, extra={"file_only": True})
+
+
+def _describe(bar: tqdm, name: str) -> Callable[[str | None], None]:
+    """Show what the run waits for in the progress bar's description."""
+    def show(state: str | None) -> None:
+        bar.set_description_str(name if state is None else f"{name} ({state})")
+    return show
 
 
 def _where_results(storage: str, paths: RunPaths | None) -> str:

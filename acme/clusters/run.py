@@ -8,14 +8,19 @@ Rules for the ``"auto"`` values of ``ParallelMap``:
     ``n_inputs`` is reduced to ``n_inputs``.
 ``partition="auto"``
     The partition with the smallest memory limit that fits the memory a worker needs
-    (an explicit ``mem_per_worker``, else the dry-run estimate / 0.75 so that the estimated
-    peak stays below dask's 80 % "pause" threshold), chosen among the site profile's
-    ``auto_partitions`` (default: every partition that is up and not invalid). Without any
-    memory figure: the profile's ``default_partition``, else SLURM's default partition.
+    (see below), chosen among the site profile's ``auto_partitions`` (default: every
+    partition that is up and not invalid). Without any memory figure: the profile's
+    ``default_partition``, else SLURM's default partition.
 ``mem_per_worker="auto"``
-    The memory derived from the estimate as above (capped at the partition's limit), else
-    the profile's rule, else what SLURM gives a job without ``--mem`` (``DefMemPerCPU``),
-    else the partition's limit.
+    The memory a worker needs: the peak of a worker process running one call (the
+    worker's own baseline, measured in a fresh process that imports what a worker
+    imports, plus the largest memory a sampled call added, from the dry run) divided by
+    0.75, so that the peak stays below dask's 80 % "pause" threshold with 5 % to spare
+    for the worker's event loop and connections; never less than
+    :data:`WORKER_MEMORY_FLOOR_MB`. Without an estimate (a named partition): the
+    profile's rule, else what SLURM gives a job without ``--mem`` (``DefMemPerCPU``),
+    else the partition's limit, again at least the floor. Always capped at the
+    partition's limit minus the cushion.
 
 Each job has one core and one dask worker process; job output goes to
 ``<log_dir>/slurm-%j.out``. The call returns as soon as one worker runs; the others join
@@ -46,7 +51,8 @@ from .slurm import (
     slurm_cluster_setup,
 )
 
-__all__ = ["start_slurm_client", "auto_n_workers", "AUTO_WORKER_CAP"]
+__all__ = ["start_slurm_client", "auto_n_workers", "auto_memory_mb", "AUTO_WORKER_CAP",
+           "WORKER_MEMORY_FLOOR_MB"]
 
 log = logging.getLogger("ACME")
 
@@ -55,6 +61,10 @@ AUTO_WORKER_CAP = 10
 
 #: Share of a worker's memory its estimated peak may use (dask pauses a worker at 80 %).
 _ESTIMATE_SHARE = 0.75
+
+#: Least memory (MB) a job gets from ``mem_per_worker="auto"``. A dask worker process at
+#: rest uses 80-100 MB; ACME gave 1 GB by default, which leaves room for small calls.
+WORKER_MEMORY_FLOOR_MB = 1000
 
 
 def auto_n_workers(n_inputs: int, cap: int = AUTO_WORKER_CAP) -> int:
@@ -74,11 +84,20 @@ def _resolve_workers(n_workers: int | str, n_inputs: int, profile: Profile | Non
     return n_workers
 
 
+def auto_memory_mb(worker_peak_gb: float) -> int:
+    """Memory (MB) to request for a worker whose estimated peak is ``worker_peak_gb``.
+
+    ``max(WORKER_MEMORY_FLOOR_MB, ceil(worker_peak_gb * 1000 / 0.75))``: the peak stays
+    below dask's 80 % pause threshold, and no job is too small for a worker at rest.
+    """
+    return max(WORKER_MEMORY_FLOOR_MB, math.ceil(worker_peak_gb * 1000 / _ESTIMATE_SHARE))
+
+
 def _needed_mb(mem_per_worker: str, mem_estimate_gb: float | None) -> int | None:
     if mem_per_worker != "auto":
         return parse_mem_mb(mem_per_worker)
     if mem_estimate_gb is not None:
-        return math.ceil(mem_estimate_gb * 1000 / _ESTIMATE_SHARE)
+        return auto_memory_mb(mem_estimate_gb)
     return None
 
 
@@ -106,7 +125,8 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     n_inputs : int
         Number of calls of the run.
     mem_estimate_gb : float, optional
-        Estimated peak memory of one call in GB (from the dry run).
+        Estimated peak memory in GB of a worker process running one call (its baseline
+        plus the call's peak, from the dry run; see the module docstring).
 
     Returns
     -------
@@ -148,7 +168,10 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     partition = _check_partition(partition, [], invalid)
 
     if needed is None:
-        needed = profile.memory_mb(partition) if profile else _slurm_default_mb(partition)
+        default = profile.memory_mb(partition) if profile else _slurm_default_mb(partition)
+        needed = max(default, WORKER_MEMORY_FLOOR_MB)
+    if mem_per_worker == "auto":  # a rule of ours, not the user's figure: cap it quietly
+        needed = min(needed, partition_memory_limit(partition) - cushion)
     if log_dir is None:
         log_dir = _fresh_log_directory()
     log_dir = Path(log_dir).absolute()
