@@ -151,16 +151,21 @@ class WorkerWatch:
         condition: threading.Condition = pending.thread_condition
         while not pending.is_empty():
             now = time.monotonic()
+            waiting = self._waiting_since is not None
             if pending.has_ready():
-                if now - checked >= _BUSY_CHECK_INTERVAL and self.error is None:
+                if self.error is None and (now - checked >= _BUSY_CHECK_INTERVAL or (
+                        waiting and now - checked >= CHECK_INTERVAL)):
                     self.check()
                     checked = now
-                yield next(pending)
+                future = next(pending)
+                if future.status == "finished" and self._waiting_since is not None:
+                    self._available(None)  # a result came back: a worker ran it
+                yield future
                 last = time.monotonic()
                 continue
             if self.error is not None:
                 self._cancel(pending)
-            elif now - max(last, checked) >= CHECK_INTERVAL:
+            elif now - (checked if waiting else max(last, checked)) >= CHECK_INTERVAL:
                 self.check()
                 checked = time.monotonic()
             with condition:
@@ -175,11 +180,7 @@ class WorkerWatch:
             self._replace(lost)
         if count.running:
             if self._waiting_since is not None:
-                self.log.info("%d dask worker(s) running again after %.0f s",
-                              count.running, time.monotonic() - self._waiting_since)
-                self._waiting_since = None
-                if self.on_state is not None:
-                    self.on_state(None)
+                self._available(count.running)
             return
         now = time.monotonic()
         if self._waiting_since is None:
@@ -198,6 +199,16 @@ class WorkerWatch:
                            "not finished yet fail", self.timeout)
 
     # -- helpers ----------------------------------------------------------------------
+    def _available(self, running: int | None) -> None:
+        """Workers run again (``running`` of them, if known): say so, stop waiting."""
+        assert self._waiting_since is not None
+        self.log.info("%s running again after %.0f s",
+                      "Dask workers are" if running is None else f"{running} dask worker(s)",
+                      time.monotonic() - self._waiting_since)
+        self._waiting_since = None
+        if self.on_state is not None:
+            self.on_state(None)
+
     def _cancel(self, pending: distributed.as_completed) -> None:
         with pending.lock:
             waiting = [f for f in pending.futures if f.status not in ("finished", "error",

@@ -1,0 +1,116 @@
+"""A run whose workers are all killed (kill -9, nanny included) says so, waits for at
+most ``setup_timeout`` seconds and fails naming the calls that did not run; the
+results that were finished are kept."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import distributed
+import pytest
+
+from acme import ParallelMap, ParallelMapError
+from acme.availability import NoWorkerError, WorkerWatch, worker_count
+
+
+def quick_then_stuck(x, marker_dir):
+    if x < 2:
+        return x
+    Path(marker_dir, f"started-{x}").touch()
+    time.sleep(120)  # noqa: sleep-ok (a call still running when its worker is killed)
+    return x
+
+
+@pytest.fixture
+def external_workers():
+    """A scheduler with two ``dask worker --no-nanny`` processes of their own (nothing
+    restarts them when they are killed), and a client on it."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parent), env.get("PYTHONPATH", "")])
+    with distributed.LocalCluster(n_workers=0, dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        procs = [subprocess.Popen(
+            [sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+             "--nthreads", "1", "--no-nanny", "--no-dashboard"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+        try:
+            client.wait_for_workers(2, timeout=60)
+            yield client, procs
+        finally:
+            for proc in procs:
+                proc.kill()
+                proc.wait()
+
+
+def kill_when_started(procs: list[subprocess.Popen], markers: Path, n: int
+                      ) -> threading.Thread:
+    """SIGKILL every worker process once ``n`` calls have started."""
+    def kill() -> None:
+        deadline = time.monotonic() + 60
+        while len(list(markers.iterdir())) < n and time.monotonic() < deadline:
+            time.sleep(0.05)  # noqa: sleep-ok (bounded polling for the markers)
+        for proc in procs:
+            os.kill(proc.pid, signal.SIGKILL)
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_killed_workers_fail_the_missing_calls_within_the_bound(in_tmp, acme_log,
+                                                                external_workers):
+    client, procs = external_workers
+    markers = in_tmp / "markers"
+    markers.mkdir()
+    killer = kill_when_started(procs, markers, 2)
+    started = time.monotonic()
+    with pytest.raises(ParallelMapError) as info:
+        with ParallelMap(quick_then_stuck, list(range(6)), str(markers), setup_timeout=3,
+                         write_worker_results=False) as pmap:
+            pmap.compute(chunk_size=1)
+    elapsed = time.monotonic() - started
+    killer.join(5)
+    assert worker_count(client).running == 0
+    err = info.value
+    assert sorted(err.failed) == [2, 3, 4, 5]
+    assert all("NoWorkerError: no dask worker was available for 3 s" in tb
+               for tb in err.failed.values()), err.failed
+    assert err.results == [0, 1, None, None, None, None]
+    assert elapsed < 3 + 30, elapsed
+    messages = acme_log.messages()
+    assert any(m.startswith("No dask worker is available: no dask worker is connected. "
+                            "Waiting up to 3 s") for m in messages), messages
+
+
+def test_a_wait_is_reported_and_ends_when_a_worker_starts(acme_log, caplog):
+    """No worker: a warning and a progress description; a worker starts: both cleared."""
+    caplog.set_level(logging.INFO, logger="ACME")
+    states: list[str | None] = []
+    with distributed.LocalCluster(n_workers=0, threads_per_worker=1,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        watch = WorkerWatch(client, 30, logging.getLogger("ACME"), on_state=states.append)
+        watch.check()
+        assert states == ["waiting for workers"]
+        cluster.scale(1)
+        client.wait_for_workers(1, timeout=60)
+        watch.check()
+        assert states == ["waiting for workers", None]
+        assert watch.error is None
+    messages = acme_log.messages()
+    assert "No dask worker is available: no dask worker is connected. Waiting up to 30 s " \
+           "for workers (`setup_timeout`)" in messages
+    assert any(re.fullmatch(r"1 dask worker\(s\) running again after \d+ s", m)
+               for m in messages), messages
+
+
+def test_no_worker_error_is_a_timeout_error():
+    assert issubclass(NoWorkerError, TimeoutError)
