@@ -88,7 +88,9 @@ class ParallelMap:
     mem_per_worker : str
         Memory per worker of a cluster this run starts, e.g. ``"4GB"``.
     setup_timeout : int
-        Seconds to wait for SLURM workers to start.
+        Seconds to wait for SLURM workers to start, and the longest a run waits while no
+        worker is available (lost or paused workers) before the calls not finished fail
+        with ``NoWorkerError`` (see "When no worker is available" in the docs).
     setup_interactive : bool
         Allow prompts (only ever shown when standard input is a terminal).
     stop_client : "auto" or bool
