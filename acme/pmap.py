@@ -104,6 +104,10 @@ class ParallelMap:
         or ``False`` force one or none; a string is the log file's path.
     cleanup_threshold_days : int or None
         Remove auto-named ``ACME_*`` output directories older than this many days.
+    processes_per_worker : int
+        Single-threaded dask worker processes per SLURM job of a cluster this run
+        starts; each job gets as many cores and that many times the memory of one
+        worker, so fewer jobs carry the same workers (``n_workers`` counts jobs).
     **kwargs
         Keyword arguments of ``func``, split or broadcast like ``*args``.
 
@@ -129,14 +133,16 @@ class ParallelMap:
                  setup_interactive: bool = True, stop_client: bool | str = "auto",
                  verbose: bool | None = None, dryrun: bool = False,
                  logfile: bool | str | None = None,
-                 cleanup_threshold_days: int | None = None, **kwargs: Any) -> None:
+                 cleanup_threshold_days: int | None = None, processes_per_worker: int = 1,
+                 **kwargs: Any) -> None:
         options, notes = validate_options(
             write_worker_results=write_worker_results, output_dir=output_dir,
             result_shape=result_shape, result_dtype=result_dtype, single_file=single_file,
             write_pickle=write_pickle, partition=partition, n_workers=n_workers,
             mem_per_worker=mem_per_worker, setup_timeout=setup_timeout,
             setup_interactive=setup_interactive, stop_client=stop_client, verbose=verbose,
-            dryrun=dryrun, logfile=logfile, cleanup_threshold_days=cleanup_threshold_days)
+            dryrun=dryrun, logfile=logfile, cleanup_threshold_days=cleanup_threshold_days,
+            processes_per_worker=processes_per_worker)
         plan = plan_calls(func, args, kwargs, n_inputs)
         self.options: RunOptions = options
         self.plan: CallPlan = plan
