@@ -77,23 +77,24 @@ def worker_count(client: distributed.Client, timeout: float = _QUERY_TIMEOUT) ->
 
 def replicate_to_running(client: distributed.Client, future: distributed.Future,
                          timeout: float = _QUERY_TIMEOUT) -> bool:
-    """Copy the result of ``future`` to every worker that runs now, if that can be done
-    within about ``timeout`` seconds; return whether it was.
+    """Copy the result of ``future`` to every worker that runs now, if there are several
+    and that can be done within about ``timeout`` seconds; return whether it was.
 
     Only an optimisation (chunks fetch it anyway): workers that are paused, still
     starting or leaving are left out, and nothing waits longer than ``timeout``
     (``Client.replicate`` alone waits for the future without limit and fails when a
     worker pauses meanwhile).
     """
+    if worker_count(client, timeout).running < 2:
+        return False  # nothing to copy to (and nothing to wait for silently)
     try:
         distributed.wait([future], timeout=timeout)
     except TimeoutError:
         return False
-    if future.status != "finished":
-        return False
+    # Asked again: workers may have paused or left while the value was computed.
     addresses = worker_count(client, timeout).running_addresses
-    if len(addresses) < 2:
-        return len(addresses) == 1
+    if future.status != "finished" or len(addresses) < 2:
+        return False
     try:
         client.replicate([future], workers=sorted(addresses), callback_timeout=timeout)
     except Exception:  # a worker paused or left meanwhile: the chunks fetch it themselves

@@ -112,5 +112,55 @@ def test_a_wait_is_reported_and_ends_when_a_worker_starts(acme_log, caplog):
                for m in messages), messages
 
 
+def pause(dask_worker):
+    from distributed.core import Status
+
+    dask_worker.status = Status.paused  # as when its memory is full
+
+
+def triple(x):
+    return 3 * x
+
+
+def triple_and_pause(x):
+    pause(distributed.get_worker())
+    return 3 * x
+
+
+@pytest.fixture
+def unmonitored_client():
+    """Two workers without memory monitor (which would resume a paused worker at once)."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, memory_limit=0,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+def test_one_paused_worker_does_not_stop_a_run(in_tmp, unmonitored_client):
+    client = unmonitored_client
+    client.run(pause, workers=sorted(client.nthreads())[:1])
+    assert worker_count(client).paused == 1
+    with ParallelMap(triple, list(range(6)), write_worker_results=False) as pmap:
+        assert pmap.compute() == [0, 3, 6, 9, 12, 15]
+
+
+def test_all_workers_paused_mid_run(in_tmp, unmonitored_client, acme_log):
+    """Every worker pauses after its first call: the run says so and fails in time,
+    keeping the values of the calls that ran."""
+    started = time.monotonic()
+    with pytest.raises(ParallelMapError) as info:
+        with ParallelMap(triple_and_pause, list(range(6)), setup_timeout=2,
+                         write_worker_results=False) as pmap:
+            pmap.compute(chunk_size=1)
+    assert time.monotonic() - started < 2 + 30
+    err = info.value
+    assert 1 <= len(err.failed) <= 4, err.failed
+    assert all("NoWorkerError" in tb for tb in err.failed.values())
+    assert [v for i, v in enumerate(err.results) if i not in err.failed] == \
+        [3 * i for i in range(6) if i not in err.failed]
+    assert "No dask worker is available: all 2 workers are paused (their memory is full). " \
+           "Waiting up to 2 s for workers (`setup_timeout`)" in acme_log.messages()
+
+
 def test_no_worker_error_is_a_timeout_error():
     assert issubclass(NoWorkerError, TimeoutError)
