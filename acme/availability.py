@@ -85,16 +85,17 @@ def replicate_to_running(client: distributed.Client, future: distributed.Future,
     (``Client.replicate`` alone waits for the future without limit and fails when a
     worker pauses meanwhile).
     """
-    if worker_count(client, timeout).running < 2:
+    addresses = worker_count(client, timeout).running_addresses
+    if len(addresses) < 2:
         return False  # nothing to copy to (and nothing to wait for silently)
     try:
         distributed.wait([future], timeout=timeout)
     except TimeoutError:
         return False
-    # Asked again: workers may have paused or left while the value was computed.
-    addresses = worker_count(client, timeout).running_addresses
-    if future.status != "finished" or len(addresses) < 2:
+    if future.status != "finished":
         return False
+    # The scheduler leaves out those of `addresses` that paused meanwhile; one that
+    # left makes it raise.
     try:
         client.replicate([future], workers=sorted(addresses), callback_timeout=timeout)
     except Exception:  # a worker paused or left meanwhile: the chunks fetch it themselves
@@ -147,7 +148,8 @@ class WorkerWatch:
         After giving up, every future still pending (also one added later) is
         cancelled and yielded as it comes back.
         """
-        self._seen |= worker_count(self.client).names
+        if self.cluster is not None:  # who is there now, to notice who goes missing
+            self._seen |= worker_count(self.client).names
         last = checked = time.monotonic()
         condition: threading.Condition = pending.thread_condition
         while not pending.is_empty():
