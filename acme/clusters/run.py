@@ -195,7 +195,8 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
         interactive_wait=profile.default("interactive_wait") if profile else 10,
         start_client=True, job_extra=[f"--output={log_dir / 'slurm-%j.out'}"],
         worker_extra_args=(profile.worker_extra_args or None) if profile else None,
-        invalid_partitions=invalid, mem_cushion=cushion)
+        invalid_partitions=invalid, mem_cushion=cushion,
+        tls=bool(profile.default("tls")) if profile else True)
     return cast(distributed.Client, client)  # start_client=True
 
 

@@ -3,6 +3,7 @@ refused; the workers' copies of the credentials sit in a private directory."""
 
 from __future__ import annotations
 
+import json
 import stat
 
 import distributed
@@ -11,13 +12,14 @@ from distributed.security import Security
 
 from acme import slurm_cluster_setup
 from acme.clusters.cleanup import cluster_cleanup
+from acme.clusters.run import start_slurm_client
 
 pytestmark = pytest.mark.slurm
 
 
 @pytest.fixture(autouse=True)
 def no_site_profile(monkeypatch):
-    monkeypatch.setenv("ACME_PROFILE", "none")
+    monkeypatch.setenv("ACME_PROFILE", "none")  # a test may choose one
 
 
 def test_a_client_without_credentials_is_refused(slurm_tmp, jobs, poll):
@@ -57,4 +59,21 @@ def test_tls_can_be_turned_off(slurm_tmp, jobs, poll):
         assert not list(slurm_tmp.glob(".acme-tls-*"))
     finally:
         cluster.close()
+    assert poll(lambda: not jobs(), 30)
+
+
+def test_a_site_profile_turns_tls_off_for_runs(tmp_path, monkeypatch, jobs, poll):
+    """``"defaults": {"tls": 0}`` in a site profile: the cluster a run starts uses TCP."""
+    path = tmp_path / "plain.json"
+    path.write_text(json.dumps({"defaults": {"tls": 0}}))
+    monkeypatch.setenv("ACME_PROFILE_PATH", str(path))
+    monkeypatch.setenv("ACME_PROFILE", "plain")
+    client = start_slurm_client(partition="small", n_workers=1, mem_per_worker="1GB",
+                                setup_timeout=60, setup_interactive=False, log_dir=tmp_path,
+                                n_inputs=1)
+    try:
+        assert client.cluster.scheduler_address.startswith("tcp://")
+        assert not list(tmp_path.glob(".acme-tls-*"))
+    finally:
+        cluster_cleanup(client)
     assert poll(lambda: not jobs(), 30)
