@@ -20,6 +20,8 @@ dask's completion iterator:
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -200,6 +202,36 @@ class WorkerWatch:
                 "the call did not run")
             self.log.error("No dask worker was available for %g s: giving up; the calls "
                            "not finished yet fail", self.timeout)
+
+    def read(self, future: distributed.Future) -> Any:
+        """``future.result()``, but never blocked past the run's bound.
+
+        A finished result whose worker died before it was read is computed again,
+        which needs a worker; meanwhile the workers are checked as in :meth:`completed`
+        (lost jobs replaced). The transfer itself is never restarted, so large results
+        take the time they need.
+
+        Raises
+        ------
+        NoWorkerError
+            If the run gave up waiting for workers.
+        Exception
+            Whatever ``future.result()`` raises.
+        """
+        client = self.client
+        loop = client.loop.asyncio_loop  # type: ignore[union-attr]  # set while connected
+        transfer = asyncio.run_coroutine_threadsafe(
+            client.gather([future], asynchronous=True), loop)
+        try:
+            while True:
+                try:
+                    return transfer.result(timeout=CHECK_INTERVAL)[0]
+                except concurrent.futures.TimeoutError:
+                    self.check()
+                    if self.error is not None:
+                        raise self.error from None
+        finally:
+            transfer.cancel()
 
     # -- helpers ----------------------------------------------------------------------
     def _available(self, running: int | None) -> None:

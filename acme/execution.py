@@ -73,14 +73,14 @@ def _failed_chunk(chunk: range, future: distributed.Future,
     return [CallOutcome(i, None, None, tb, summary, None) for i in chunk]
 
 
-def _read(future: distributed.Future
+def _read(future: distributed.Future, watch: WorkerWatch
           ) -> tuple[list[CallOutcome] | None, BaseException | None]:
     """A finished chunk's outcomes, or None (and the error, if reading raised one) if the
     task failed as a whole, was cancelled, or its result was lost with a worker."""
     if future.status != "finished":
         return None, None
     try:
-        return future.result(), None
+        return watch.read(future), None  # future.result(), bounded while no worker runs
     except Exception as err:
         return None, err
 
@@ -141,7 +141,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             submit(chunk, f"acme-{name}-{token}-{j}")
         pending = distributed.as_completed(list(futures))
         for future in watch.completed(pending):
-            outcomes, error = _read(future)
+            outcomes, error = _read(future, watch)
             if outcomes is None and future.status == "lost":
                 # Its result died with a worker before it was read: the scheduler
                 # computes it again, and it comes back here when that is done.
