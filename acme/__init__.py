@@ -27,6 +27,7 @@ __all__ = [
     "slurm_cluster_setup",
     "esi_cluster_setup",
     "bic_cluster_setup",
+    "jobqueue_cluster_setup",
     "cluster_cleanup",
     "__version__",
 ]
@@ -34,7 +35,7 @@ __all__ = [
 logging.getLogger("ACME").addHandler(logging.NullHandler())
 
 _CLUSTER_NAMES = {"local_cluster_setup", "slurm_cluster_setup", "esi_cluster_setup",
-                  "bic_cluster_setup", "cluster_cleanup"}
+                  "bic_cluster_setup", "jobqueue_cluster_setup", "cluster_cleanup"}
 
 
 def __getattr__(name: str) -> Any:

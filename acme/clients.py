@@ -76,14 +76,15 @@ def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logg
                 # the user said what a worker needs: choose by that, measure nothing
                 estimate = parse_mem_mb(options.mem_per_worker) / 1000
             else:
-                from .dryrun import estimate_memory
-                estimate = estimate_memory(plan, plan.func, log=log).memory_gb
+                from .dryrun import estimate_memory, worker_memory_gb
+                estimate = worker_memory_gb(estimate_memory(plan, plan.func, log=log))
         client = start_slurm_client(
             partition=options.partition, n_workers=options.n_workers,
             mem_per_worker=options.mem_per_worker, setup_timeout=options.setup_timeout,
             setup_interactive=options.setup_interactive, log_dir=log_dir, n_inputs=n_calls,
-            mem_estimate_gb=estimate)
-        expected = len(client.cluster.worker_spec) if client.cluster is not None else 1
+            mem_estimate_gb=estimate, processes_per_worker=options.processes_per_worker)
+        jobs = len(client.cluster.worker_spec) if client.cluster is not None else 1
+        expected = jobs * options.processes_per_worker
         return ClientHandle(client, owned=True, expected_workers=max(1, expected))
 
     from .clusters.local import local_cluster_setup

@@ -32,7 +32,7 @@ import cloudpickle
 
 from .arguments import CallPlan, func_name
 from .log import get_logger
-from .measure import Sample, measure_call
+from .measure import Sample, measure_call, worker_baseline_bytes
 from .payloads import StorageSpec
 from .prompt import stdin_is_tty
 from .tasks import SharedCall, shared_call
@@ -40,7 +40,8 @@ from .tasks import SharedCall, shared_call
 if TYPE_CHECKING:
     from .pmap import ParallelMap
 
-__all__ = ["Sample", "Estimate", "sample_calls", "estimate_memory", "dry_run", "run_dryrun",
+__all__ = ["Sample", "Estimate", "sample_calls", "estimate_memory", "worker_memory_gb",
+           "dry_run", "run_dryrun",
            "ask_to_continue", "is_interactive", "planned_workers", "remove_created"]
 
 #: Memory units: decimal, as printed (1 GB = 10**9 bytes), which errs on the large side
@@ -245,6 +246,18 @@ def estimate_memory(plan: CallPlan, func: Callable[..., Any], n_samples: int = 3
     log.info("Estimated memory consumption across %d runs is %.2f GB",
              len(estimate.samples), estimate.memory_gb)
     return estimate
+
+
+def worker_memory_gb(estimate: Estimate, baseline_bytes: int | None = None) -> float:
+    """Peak memory of a dask worker process running the largest sampled call, in GB.
+
+    The worker's own baseline (``baseline_bytes``, measured by
+    :func:`acme.measure.worker_baseline_bytes` if not given) plus what the largest call
+    added on top of its process's baseline (:attr:`Estimate.call_bytes`).
+    """
+    if baseline_bytes is None:
+        baseline_bytes = worker_baseline_bytes()
+    return (baseline_bytes + estimate.call_bytes) / _GB
 
 
 # -- the dry run of a ParallelMap ---------------------------------------------------------

@@ -18,6 +18,7 @@ lost with its worker before the driver has read it is computed again by the sche
 from __future__ import annotations
 
 import collections
+import logging
 import math
 import traceback
 import uuid
@@ -28,6 +29,7 @@ from concurrent.futures import CancelledError
 import distributed
 
 from .arguments import CallPlan, func_name
+from .availability import WorkerWatch, replicate_to_running
 from .tasks import CallOutcome, SharedCall, run_chunk, shared_value
 
 __all__ = ["chunk_ranges", "execute", "CHUNKS_PER_SLOT"]
@@ -71,14 +73,14 @@ def _failed_chunk(chunk: range, future: distributed.Future,
     return [CallOutcome(i, None, None, tb, summary, None) for i in chunk]
 
 
-def _read(future: distributed.Future
+def _read(future: distributed.Future, watch: WorkerWatch
           ) -> tuple[list[CallOutcome] | None, BaseException | None]:
     """A finished chunk's outcomes, or None (and the error, if reading raised one) if the
     task failed as a whole, was cancelled, or its result was lost with a worker."""
     if future.status != "finished":
         return None, None
     try:
-        return future.result(), None
+        return watch.read(future), None  # future.result(), bounded while no worker runs
     except Exception as err:
         return None, err
 
@@ -97,18 +99,24 @@ def _send_shared(client: distributed.Client, shared: SharedCall, key: str
         future = client.submit(shared_value, shared, key=key, pure=False)
     # On every worker before the chunks are scheduled: otherwise the scheduler favours
     # the one worker that holds it, and the others idle while chunks queue there.
-    client.replicate([future])
+    replicate_to_running(client, future)
     return future
 
 
 def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slots: int,
-            chunk_size: int | None, on_outcome: Callable[[CallOutcome], None]) -> None:
+            chunk_size: int | None, on_outcome: Callable[[CallOutcome], None],
+            watch: WorkerWatch | None = None) -> None:
     """Run all calls of ``plan`` on ``client``, handing each outcome to ``on_outcome``
     as its chunk completes.
+
+    ``watch`` bounds the wait while no worker runs (default: 60 s, nothing replaced);
+    when it gives up, every call not finished fails with its error.
 
     On any exception (also ``KeyboardInterrupt``, or one raised by ``on_outcome``) this
     run's tasks are cancelled before the exception propagates.
     """
+    if watch is None:
+        watch = WorkerWatch(client, 60, logging.getLogger("ACME"))
     token = uuid.uuid4().hex[:10]
     name = func_name(plan.func)
     shared_future = _send_shared(client, shared, f"acme-{name}-{token}-shared")
@@ -132,8 +140,8 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         for j, chunk in enumerate(chunk_ranges(plan.n_calls, slots, chunk_size)):
             submit(chunk, f"acme-{name}-{token}-{j}")
         pending = distributed.as_completed(list(futures))
-        for future in pending:
-            outcomes, error = _read(future)
+        for future in watch.completed(pending):
+            outcomes, error = _read(future, watch)
             if outcomes is None and future.status == "lost":
                 # Its result died with a worker before it was read: the scheduler
                 # computes it again, and it comes back here when that is done.
@@ -143,10 +151,11 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             first_round = future is not rerunning
             if not first_round:
                 rerunning = None
-            if outcomes is None and first_round and future.status != "cancelled":
+            if (outcomes is None and first_round and future.status != "cancelled"
+                    and watch.error is None):
                 rerun.extend(chunk)
             else:
-                for outcome in outcomes or _failed_chunk(chunk, future, error):
+                for outcome in outcomes or _failed_chunk(chunk, future, error or watch.error):
                     on_outcome(outcome)
             future.release()
             if rerun and rerunning is None:

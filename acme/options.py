@@ -43,6 +43,7 @@ class RunOptions:
     dryrun: bool = False
     logfile: bool | Path | None = None
     cleanup_threshold_days: int | None = None
+    processes_per_worker: int = 1
 
     @property
     def storage(self) -> str:
@@ -201,6 +202,7 @@ def validate_options(**kw: Any) -> tuple[RunOptions, list[str]]:
     if kw["mem_per_worker"] != "auto":
         parse_mem_mb(kw["mem_per_worker"])
     timeout = check_int(kw["setup_timeout"], "setup_timeout", minimum=0)
+    processes = check_int(kw.get("processes_per_worker", 1), "processes_per_worker", minimum=1)
     days = kw["cleanup_threshold_days"]
     if days is not None:
         days = check_int(days, "cleanup_threshold_days", minimum=0)
@@ -231,5 +233,6 @@ def validate_options(**kw: Any) -> tuple[RunOptions, list[str]]:
         write_pickle=kw["write_pickle"] and wwr, partition=kw["partition"],
         n_workers=n_workers, mem_per_worker=kw["mem_per_worker"], setup_timeout=timeout,
         setup_interactive=kw["setup_interactive"], stop_client=stop, verbose=kw["verbose"],
-        dryrun=kw["dryrun"], logfile=logfile, cleanup_threshold_days=days)
+        dryrun=kw["dryrun"], logfile=logfile, cleanup_threshold_days=days,
+        processes_per_worker=processes)
     return options, notes

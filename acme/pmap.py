@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 from . import clients, dryrun
 from ._version import __version__
 from .arguments import CallPlan, func_name, plan_calls, size_mb
+from .availability import WorkerWatch
 from .cleanup import cleanup_for_run
 from .containers import SingleFileWriter, build_link_container
 from .errors import ParallelMapError
@@ -96,7 +97,9 @@ class ParallelMap:
     mem_per_worker : str
         Memory per worker of a cluster this run starts, e.g. ``"4GB"``.
     setup_timeout : int
-        Seconds to wait for SLURM workers to start.
+        Seconds to wait for SLURM workers to start, and the longest a run waits while no
+        worker is available (lost or paused workers) before the calls not finished fail
+        with ``NoWorkerError`` (see "When no worker is available" in the docs).
     setup_interactive : bool
         Allow prompts (only ever shown when standard input is a terminal).
     stop_client : "auto" or bool
@@ -110,6 +113,10 @@ class ParallelMap:
         or ``False`` force one or none; a string is the log file's path.
     cleanup_threshold_days : int or None
         Remove auto-named ``ACME_*`` output directories older than this many days.
+    processes_per_worker : int
+        Single-threaded dask worker processes per SLURM job of a cluster this run
+        starts; each job gets as many cores and that many times the memory of one
+        worker, so fewer jobs carry the same workers (``n_workers`` counts jobs).
     **kwargs
         Keyword arguments of ``func``, split or broadcast like ``*args``.
 
@@ -146,14 +153,16 @@ class ParallelMap:
                  setup_interactive: bool = True, stop_client: bool | str = "auto",
                  verbose: bool | None = None, dryrun: bool = False,
                  logfile: bool | str | None = None,
-                 cleanup_threshold_days: int | None = None, **kwargs: Any) -> None:
+                 cleanup_threshold_days: int | None = None, processes_per_worker: int = 1,
+                 **kwargs: Any) -> None:
         options, notes = validate_options(
             write_worker_results=write_worker_results, output_dir=output_dir,
             result_shape=result_shape, result_dtype=result_dtype, single_file=single_file,
             write_pickle=write_pickle, partition=partition, n_workers=n_workers,
             mem_per_worker=mem_per_worker, setup_timeout=setup_timeout,
             setup_interactive=setup_interactive, stop_client=stop_client, verbose=verbose,
-            dryrun=dryrun, logfile=logfile, cleanup_threshold_days=cleanup_threshold_days)
+            dryrun=dryrun, logfile=logfile, cleanup_threshold_days=cleanup_threshold_days,
+            processes_per_worker=processes_per_worker)
         plan = plan_calls(func, args, kwargs, n_inputs)
         if plan.space is not None and options.storage in ("hdf5", "single"):
             check_names(plan.space)
@@ -430,7 +439,10 @@ class ParallelMap:
                          plan.n_calls, self.func_name, len(client.nthreads()))
                 log.info("Results are stored %s", where)
                 bar = self._progress()
-                execute(client, plan, shared, slots, chunk_size, collect)
+                watch = WorkerWatch(client, opts.setup_timeout, log,
+                                    replace_jobs=run.client.owned,
+                                    on_state=_describe(bar, self.func_name))
+                execute(client, plan, shared, slots, chunk_size, collect, watch)
         except BaseException:
             if writer is not None:  # the error on its way out is the one to see
                 writer.close(outcomes, quiet=True)
@@ -495,6 +507,13 @@ def _log_failure(log: logging.Logger, index: int, summary: str | None,
     """One line per failed call on the console; its traceback in the log file only."""
     log.error("Task %d failed: %s", index, summary)
     log.error("Traceback of task %d:\n%s", index, tb, extra={"file_only": True})
+
+
+def _describe(bar: tqdm, name: str) -> Callable[[str | None], None]:
+    """Show what the run waits for in the progress bar's description."""
+    def show(state: str | None) -> None:
+        bar.set_description_str(name if state is None else f"{name} ({state})")
+    return show
 
 
 def _where_results(storage: str, paths: RunPaths | None) -> str:

@@ -26,6 +26,8 @@ BAD = [
     ("n_workers", 2.5, ValueError, "`n_workers` has to be an integer"),
     ("setup_timeout", -10, ValueError, "`setup_timeout` has to be an integer between 0 and inf, not -10"),
     ("setup_timeout", "60", TypeError, "`setup_timeout` has to be a scalar, not <class 'str'>"),
+    ("processes_per_worker", 0, ValueError, "`processes_per_worker` has to be an integer between 1 and inf, not 0"),
+    ("processes_per_worker", "2", TypeError, "`processes_per_worker` has to be a scalar"),
     ("partition", 123, TypeError, "`partition` has to be a string"),
     ("mem_per_worker", 4, TypeError, "`mem_per_worker` has to be a string"),
     ("mem_per_worker", "lots", ValueError, "`mem_per_worker` has to be a positive amount of memory like '2GB' or '1500MB', not 'lots'"),

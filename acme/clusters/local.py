@@ -15,13 +15,22 @@ __all__ = ["local_cluster_setup"]
 
 log = logging.getLogger("ACME")
 
+#: Where a local cluster listens unless told otherwise: this machine only.
+LOOPBACK = "127.0.0.1"
+
 _MAIN_QUESTION = ("<local_cluster_setup> If launched from a script, did you wrap your code "
                   "inside an `if __name__ == \"__main__\":` block? [y/N]")
 
 
+def _url_host(host: str) -> str:
+    """``host`` as it goes before ``:port`` (IPv6 addresses in brackets)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 @shows_messages
 def local_cluster_setup(n_workers: int | None = None, mem_per_worker: str | None = None,
-                        interactive: bool = True) -> distributed.Client | None:
+                        interactive: bool = True, host: str = LOOPBACK
+                        ) -> distributed.Client | None:
     """Start a ``LocalCluster`` of worker processes with one thread each.
 
     Parameters
@@ -35,6 +44,11 @@ def local_cluster_setup(n_workers: int | None = None, mem_per_worker: str | None
         If True and standard input is a terminal, first ask whether the calling script
         guards its code with ``if __name__ == "__main__":`` (worker processes re-import
         the script); answering no (the default) starts nothing.
+    host : str
+        Address the scheduler and the dashboard listen on. The default, the loopback
+        address, keeps both reachable from this machine only (a dask scheduler runs
+        whatever a connected client sends it); ``"0.0.0.0"`` or a network address
+        widens that, e.g. to watch the dashboard from another machine.
 
     Returns
     -------
@@ -48,8 +62,8 @@ def local_cluster_setup(n_workers: int | None = None, mem_per_worker: str | None
 
     Notes
     -----
-    The dashboard uses port 8787, or a free port if that one is taken (distributed picks
-    it and warns); the link is logged.
+    The dashboard uses port 8787 on ``host``, or a free port if that one is taken
+    (distributed picks it and warns); the link is logged.
 
     Examples
     --------
@@ -75,6 +89,9 @@ def local_cluster_setup(n_workers: int | None = None, mem_per_worker: str | None
         raise TypeError(f"`interactive` has to be Boolean (True or False), not "
                         f"{type(interactive)}")
 
+    if not isinstance(host, str) or not host:
+        raise TypeError(f"`host` has to be an address like '127.0.0.1', not {host!r}")
+
     if interactive and _prompt.stdin_is_tty():
         answer = _prompt.ask(_MAIN_QUESTION, ["y", "yes", "n", "no"], "n")
         if answer not in ("y", "yes"):
@@ -83,7 +100,8 @@ def local_cluster_setup(n_workers: int | None = None, mem_per_worker: str | None
             return None
 
     cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                       processes=True, memory_limit=memory_limit)
+                                       processes=True, memory_limit=memory_limit, host=host,
+                                       dashboard_address=f"{_url_host(host)}:8787")
     client = distributed.Client(cluster)
     log.info("Local parallel computing client ready, dashboard accessible at %s",
              client.dashboard_link)

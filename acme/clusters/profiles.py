@@ -21,7 +21,9 @@ Keys (all optional)::
                         applies when the short host name starts with one of the prefixes
                         and one of the paths exists (an empty list is not checked)
     defaults            {"n_workers", "timeout", "interactive_wait", "mem_cushion",
-                         "max_auto_workers"}: keyword defaults of profile_cluster_setup
+                         "max_auto_workers", "tls"}: keyword defaults of
+                        profile_cluster_setup ("max_auto_workers" and "tls": of the
+                        clusters ParallelMap starts)
     invalid_partitions  partitions never to use
     default_partition   partition for partition="auto" when nothing is known about memory
     auto_partitions     regular expression: the partitions partition="auto" chooses from
@@ -83,7 +85,7 @@ __all__ = ["Profile", "load_profile", "available_profiles", "detect_profile",
 log = logging.getLogger("ACME")
 
 _DEFAULTS = {"n_workers": 2, "timeout": 60, "interactive_wait": 120, "mem_cushion": 100,
-             "max_auto_workers": 10}
+             "max_auto_workers": 10, "tls": 1}
 
 
 @dataclass(frozen=True)

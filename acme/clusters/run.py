@@ -8,16 +8,22 @@ Rules for the ``"auto"`` values of ``ParallelMap``:
     ``n_inputs`` is reduced to ``n_inputs``.
 ``partition="auto"``
     The partition with the smallest memory limit that fits the memory a worker needs
-    (an explicit ``mem_per_worker``, else the dry-run estimate / 0.75 so that the estimated
-    peak stays below dask's 80 % "pause" threshold), chosen among the site profile's
-    ``auto_partitions`` (default: every partition that is up and not invalid). Without any
-    memory figure: the profile's ``default_partition``, else SLURM's default partition.
+    (see below), chosen among the site profile's ``auto_partitions`` (default: every
+    partition that is up and not invalid). Without any memory figure: the profile's
+    ``default_partition``, else SLURM's default partition.
 ``mem_per_worker="auto"``
-    The memory derived from the estimate as above (capped at the partition's limit), else
-    the profile's rule, else what SLURM gives a job without ``--mem`` (``DefMemPerCPU``),
-    else the partition's limit.
+    The memory a worker needs: the peak of a worker process running one call (the
+    worker's own baseline, measured in a fresh process that imports what a worker
+    imports, plus the largest memory a sampled call added, from the dry run) divided by
+    0.75, so that the peak stays below dask's 80 % "pause" threshold with 5 % to spare
+    for the worker's event loop and connections; never less than
+    :data:`WORKER_MEMORY_FLOOR_MB`. Without an estimate (a named partition): the
+    profile's rule, else what SLURM gives a job without ``--mem`` (``DefMemPerCPU``),
+    else the partition's limit, again at least the floor. Always capped at the
+    partition's limit minus the cushion.
 
-Each job has one core and one dask worker process; job output goes to
+Each job has one core and one single-threaded dask worker process, or with
+``processes_per_worker=p`` p cores, p such processes and p times the memory; job output goes to
 ``<log_dir>/slurm-%j.out``. The call returns as soon as one worker runs; the others join
 while the run is under way.
 """
@@ -46,7 +52,8 @@ from .slurm import (
     slurm_cluster_setup,
 )
 
-__all__ = ["start_slurm_client", "auto_n_workers", "AUTO_WORKER_CAP"]
+__all__ = ["start_slurm_client", "auto_n_workers", "auto_memory_mb", "AUTO_WORKER_CAP",
+           "WORKER_MEMORY_FLOOR_MB"]
 
 log = logging.getLogger("ACME")
 
@@ -56,36 +63,51 @@ AUTO_WORKER_CAP = 10
 #: Share of a worker's memory its estimated peak may use (dask pauses a worker at 80 %).
 _ESTIMATE_SHARE = 0.75
 
+#: Least memory (MB) a job gets from ``mem_per_worker="auto"``. A dask worker process at
+#: rest uses 80-100 MB; ACME gave 1 GB by default, which leaves room for small calls.
+WORKER_MEMORY_FLOOR_MB = 1000
+
 
 def auto_n_workers(n_inputs: int, cap: int = AUTO_WORKER_CAP) -> int:
     """Number of SLURM jobs for ``n_workers="auto"``: ``min(n_inputs, cap)``, at least 1."""
     return max(1, min(n_inputs, cap))
 
 
-def _resolve_workers(n_workers: int | str, n_inputs: int, profile: Profile | None) -> int:
+def _resolve_workers(n_workers: int | str, n_inputs: int, profile: Profile | None,
+                     processes: int = 1) -> int:
     if n_workers == "auto":
         cap = profile.default("max_auto_workers") if profile else AUTO_WORKER_CAP
-        return auto_n_workers(n_inputs, cap)
+        return auto_n_workers(math.ceil(n_inputs / processes), cap)
     n_workers = _check_int(n_workers, "n_workers", 1)
-    if n_workers > n_inputs:
+    enough = math.ceil(n_inputs / processes)
+    if n_workers > enough:
         log.info("Starting %d SLURM workers instead of %d: there are only %d inputs",
-                 n_inputs, n_workers, n_inputs)
-        return n_inputs
+                 enough, n_workers, n_inputs)
+        return enough
     return n_workers
+
+
+def auto_memory_mb(worker_peak_gb: float) -> int:
+    """Memory (MB) to request for a worker whose estimated peak is ``worker_peak_gb``.
+
+    ``max(WORKER_MEMORY_FLOOR_MB, ceil(worker_peak_gb * 1000 / 0.75))``: the peak stays
+    below dask's 80 % pause threshold, and no job is too small for a worker at rest.
+    """
+    return max(WORKER_MEMORY_FLOOR_MB, math.ceil(worker_peak_gb * 1000 / _ESTIMATE_SHARE))
 
 
 def _needed_mb(mem_per_worker: str, mem_estimate_gb: float | None) -> int | None:
     if mem_per_worker != "auto":
         return parse_mem_mb(mem_per_worker)
     if mem_estimate_gb is not None:
-        return math.ceil(mem_estimate_gb * 1000 / _ESTIMATE_SHARE)
+        return auto_memory_mb(mem_estimate_gb)
     return None
 
 
 def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: str,
                        setup_timeout: int, setup_interactive: bool, log_dir: Path | None,
-                       n_inputs: int, mem_estimate_gb: float | None = None
-                       ) -> distributed.Client:
+                       n_inputs: int, mem_estimate_gb: float | None = None,
+                       processes_per_worker: int = 1) -> distributed.Client:
     """Start a SLURM cluster for a run and return its client (see the module docstring).
 
     Parameters
@@ -106,7 +128,11 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     n_inputs : int
         Number of calls of the run.
     mem_estimate_gb : float, optional
-        Estimated peak memory of one call in GB (from the dry run).
+        Estimated peak memory in GB of a worker process running one call (its baseline
+        plus the call's peak, from the dry run; see the module docstring).
+    processes_per_worker : int
+        Single-threaded dask worker processes per job; the job gets as many cores and
+        that many times the memory one worker needs.
 
     Returns
     -------
@@ -123,6 +149,7 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     if not isinstance(partition, str):
         raise TypeError(f"`partition` has to be a string, not {type(partition)}")
     n_inputs = _check_int(n_inputs, "n_inputs", 1)
+    processes = _check_int(processes_per_worker, "processes_per_worker", 1)
     if mem_estimate_gb is not None and (isinstance(mem_estimate_gb, bool) or not isinstance(
             mem_estimate_gb, (int, float)) or mem_estimate_gb < 0):
         raise ValueError(f"`mem_estimate_gb` has to be a number >= 0, not {mem_estimate_gb!r}")
@@ -131,13 +158,16 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
         log.debug("Using site profile %s (%s)", profile.name, profile.source)
     invalid = profile.invalid_partitions if profile else []
     cushion = profile.default("mem_cushion") if profile else 100
-    workers = _resolve_workers(n_workers, n_inputs, profile)
+    workers = _resolve_workers(n_workers, n_inputs, profile, processes)
     needed = _needed_mb(mem_per_worker, mem_estimate_gb)
+    if needed is not None and mem_per_worker == "auto":
+        needed *= processes  # the rule sizes one worker process; a job runs `processes`
 
     if partition == "auto":
         if needed is not None:
             candidates = profile.auto_candidates() if profile else None
-            partition = choose_partition(needed / 1000, candidates, mem_cushion=cushion)
+            partition = choose_partition(needed / 1000, candidates, mem_cushion=cushion,
+                                         n_cores=processes)
             estimate = mem_estimate_gb if mem_estimate_gb is not None else needed / 1000
             log.info("Picked partition %s based on estimated memory consumption of %s GB",
                      partition, f"{estimate:g}")
@@ -148,21 +178,28 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     partition = _check_partition(partition, [], invalid)
 
     if needed is None:
-        needed = profile.memory_mb(partition) if profile else _slurm_default_mb(partition)
+        default = (profile.memory_mb(partition, processes) if profile
+                   else _slurm_default_mb(partition, processes))
+        needed = max(default, WORKER_MEMORY_FLOOR_MB * processes)
+    if mem_per_worker == "auto":  # a rule of ours, not the user's figure: cap it quietly
+        needed = min(needed, partition_memory_limit(partition, processes) - cushion)
     if log_dir is None:
         log_dir = _fresh_log_directory()
     log_dir = Path(log_dir).absolute()
     log_dir.mkdir(parents=True, exist_ok=True)
     client = slurm_cluster_setup(
-        partition=partition, n_cores=1, n_workers=workers, processes_per_worker=1,
+        partition=partition, n_cores=processes, n_workers=workers,
+        processes_per_worker=processes,
         mem_per_worker=f"{needed}MB", n_workers_startup=1, timeout=setup_timeout,
         interactive=setup_interactive,
         interactive_wait=profile.default("interactive_wait") if profile else 10,
         start_client=True, job_extra=[f"--output={log_dir / 'slurm-%j.out'}"],
         worker_extra_args=(profile.worker_extra_args or None) if profile else None,
-        invalid_partitions=invalid, mem_cushion=cushion)
+        invalid_partitions=invalid, mem_cushion=cushion,
+        tls=bool(profile.default("tls")) if profile else True)
     return cast(distributed.Client, client)  # start_client=True
 
 
-def _slurm_default_mb(partition: str) -> int:
-    return partition_default_memory(partition) or partition_memory_limit(partition)
+def _slurm_default_mb(partition: str, n_cores: int = 1) -> int:
+    return (partition_default_memory(partition, n_cores)
+            or partition_memory_limit(partition, n_cores))

@@ -41,6 +41,7 @@ from ..log import shows_messages
 from ..options import parse_mem_mb
 from .cleanup import close_cluster
 from .detect import partition_max_cpus, partition_memory_limit, slurm_partitions
+from .security import remove_with, temporary_credentials
 
 __all__ = ["slurm_cluster_setup", "parse_mem_mb"]
 
@@ -232,6 +233,7 @@ def slurm_cluster_setup(
     invalid_partitions: Sequence[str] = [],  # noqa: B006 (ACME's default; never mutated)
     mem_cushion: int = 100,
     log_directory: str | os.PathLike[str] | None = None,
+    tls: bool = True,
     **kwargs: Any,
 ) -> distributed.Client | SLURMCluster:
     """Start ``n_workers`` SLURM jobs running dask workers and connect a client to them.
@@ -276,6 +278,12 @@ def slurm_cluster_setup(
     log_directory : str or path, optional
         Directory for job output (created if needed); see the module docstring for the
         default. Not allowed together with ``--output`` in ``job_extra``.
+    tls : bool
+        Encrypt and authenticate every connection to the scheduler with temporary TLS
+        credentials (default), so that nobody else who can reach its port can connect
+        and run code as you; the workers' copies go to a private directory (mode 0700)
+        in the job output directory, which the jobs must be able to read. False: plain
+        TCP, for sites whose network or Python lacks TLS.
 
     Returns
     -------
@@ -311,6 +319,7 @@ def slurm_cluster_setup(
     interactive = _check_bool(interactive, "interactive")
     interactive_wait = _check_int(interactive_wait, "interactive_wait", 0)
     start_client = _check_bool(start_client, "start_client")
+    tls = _check_bool(tls, "tls")
     extra, output_dir = _check_job_extra(job_extra)
     worker_args = None if worker_extra_args is None else _check_str_list(
         worker_extra_args, "worker_extra_args")
@@ -346,12 +355,16 @@ def slurm_cluster_setup(
         extra.append(f"--output={output_dir / 'slurm-%j.out'}")
     log.info("SLURM job output goes to %s", output_dir)
 
+    security, tls_dir = temporary_credentials(output_dir) if tls else (None, None)
     cluster = _slurm_cluster_class()(
         cores=n_cores, job_cpu=n_cores, processes=processes,
         memory=f"{mem_mb}MiB", job_mem=f"{mem_mb}M", queue=partition,
         python=sys.executable, job_name=f"acme-{secrets.token_hex(4)}",
         job_directives_skip=["#SBATCH -t "], job_extra_directives=extra,
-        worker_extra_args=worker_args, scheduler_options=scheduler_options)
+        worker_extra_args=worker_args, scheduler_options=scheduler_options,
+        security=security, shared_temp_directory=None if tls_dir is None else str(tls_dir))
+    if tls_dir is not None:
+        remove_with(cluster, tls_dir)
     try:
         log.debug("SLURM job script:\n%s", cluster.job_script())
         cluster.scale(jobs=n_workers)

@@ -147,5 +147,5 @@ def test_killed_workers_make_client_unusable(slurm_tmp, poll, acme_log):
         assert poll(lambda: not client_is_usable(client), 30)
     finally:
         cluster_cleanup(client)
-    assert any(m.startswith("Successfully shut down SLURMCluster hosted on tcp://")
+    assert any(m.startswith("Successfully shut down SLURMCluster hosted on tls://")
                for m in acme_log.messages(logging.INFO))
