@@ -13,10 +13,12 @@ from typing import Any
 
 from ._version import __version__
 from .errors import ParallelMapError
+from .executor import Executor
 from .pmap import ParallelMap
 
 __all__ = [
     "ParallelMap",
+    "Executor",
     "ParallelMapError",
     "local_cluster_setup",
     "slurm_cluster_setup",

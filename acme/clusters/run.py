@@ -17,8 +17,9 @@ Rules for the ``"auto"`` values of ``ParallelMap``:
     the profile's rule, else what SLURM gives a job without ``--mem`` (``DefMemPerCPU``),
     else the partition's limit.
 
-Each job has one core and one dask worker process; job output goes to
-``<log_dir>/slurm-%j.out``. The call returns as soon as one worker runs; the others join
+Each job has one dask worker process, running one call at a time, and
+``threads_per_worker`` cores (default 1) for the threads of its numerical libraries;
+job output goes to ``<log_dir>/slurm-%j.out``. The call returns as soon as one worker runs; the others join
 while the run is under way.
 """
 
@@ -84,8 +85,8 @@ def _needed_mb(mem_per_worker: str, mem_estimate_gb: float | None) -> int | None
 
 def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: str,
                        setup_timeout: int, setup_interactive: bool, log_dir: Path | None,
-                       n_inputs: int, mem_estimate_gb: float | None = None
-                       ) -> distributed.Client:
+                       n_inputs: int, mem_estimate_gb: float | None = None,
+                       threads_per_worker: int = 1) -> distributed.Client:
     """Start a SLURM cluster for a run and return its client (see the module docstring).
 
     Parameters
@@ -107,6 +108,9 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
         Number of calls of the run.
     mem_estimate_gb : float, optional
         Estimated peak memory of one call in GB (from the dry run).
+    threads_per_worker : int
+        Cores per job, used by the threads of the numerical libraries (``OMP_NUM_THREADS``
+        etc. are set to it).
 
     Returns
     -------
@@ -123,6 +127,7 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     if not isinstance(partition, str):
         raise TypeError(f"`partition` has to be a string, not {type(partition)}")
     n_inputs = _check_int(n_inputs, "n_inputs", 1)
+    threads = _check_int(threads_per_worker, "threads_per_worker", 1)
     if mem_estimate_gb is not None and (isinstance(mem_estimate_gb, bool) or not isinstance(
             mem_estimate_gb, (int, float)) or mem_estimate_gb < 0):
         raise ValueError(f"`mem_estimate_gb` has to be a number >= 0, not {mem_estimate_gb!r}")
@@ -148,13 +153,15 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     partition = _check_partition(partition, [], invalid)
 
     if needed is None:
-        needed = profile.memory_mb(partition) if profile else _slurm_default_mb(partition)
+        needed = (profile.memory_mb(partition, threads) if profile
+                  else _slurm_default_mb(partition, threads))
     if log_dir is None:
         log_dir = _fresh_log_directory()
     log_dir = Path(log_dir).absolute()
     log_dir.mkdir(parents=True, exist_ok=True)
     client = slurm_cluster_setup(
-        partition=partition, n_cores=1, n_workers=workers, processes_per_worker=1,
+        partition=partition, n_cores=1, threads_per_worker=threads, n_workers=workers,
+        processes_per_worker=1,
         mem_per_worker=f"{needed}MB", n_workers_startup=1, timeout=setup_timeout,
         interactive=setup_interactive,
         interactive_wait=profile.default("interactive_wait") if profile else 10,
@@ -164,5 +171,6 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     return cast(distributed.Client, client)  # start_client=True
 
 
-def _slurm_default_mb(partition: str) -> int:
-    return partition_default_memory(partition) or partition_memory_limit(partition)
+def _slurm_default_mb(partition: str, n_cores: int = 1) -> int:
+    return (partition_default_memory(partition, n_cores)
+            or partition_memory_limit(partition, n_cores))
