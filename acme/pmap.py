@@ -32,6 +32,7 @@ from .outputs import RunPaths, auto_dir_name
 from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
 from .results import assemble_results
 from .tasks import CallOutcome, run_call, shared_call
+from .worker_init import InitFilled, plugin_name
 
 __all__ = ["ParallelMap"]
 
@@ -101,6 +102,12 @@ class ParallelMap:
         or ``False`` force one or none; a string is the log file's path.
     cleanup_threshold_days : int or None
         Remove auto-named ``ACME_*`` output directories older than this many days.
+    threads_per_worker : int
+        Threads the numerical libraries (OpenMP, OpenBLAS, MKL, ...) use in each worker
+        process of a cluster this run starts; a SLURM job requests this many cores.
+    init_function : callable, optional
+        Called once in every worker process; returns a dict whose entries fill the
+        parameters of ``func`` that a call does not give (see :class:`~acme.Executor`).
     **kwargs
         Keyword arguments of ``func``, split or broadcast like ``*args``.
 
@@ -126,14 +133,19 @@ class ParallelMap:
                  setup_interactive: bool = True, stop_client: bool | str = "auto",
                  verbose: bool | None = None, dryrun: bool = False,
                  logfile: bool | str | None = None,
-                 cleanup_threshold_days: int | None = None, **kwargs: Any) -> None:
+                 cleanup_threshold_days: int | None = None, threads_per_worker: int = 1,
+                 init_function: Callable[[], dict[str, Any]] | None = None,
+                 **kwargs: Any) -> None:
         options, notes = validate_options(
             write_worker_results=write_worker_results, output_dir=output_dir,
             result_shape=result_shape, result_dtype=result_dtype, single_file=single_file,
             write_pickle=write_pickle, partition=partition, n_workers=n_workers,
             mem_per_worker=mem_per_worker, setup_timeout=setup_timeout,
             setup_interactive=setup_interactive, stop_client=stop_client, verbose=verbose,
-            dryrun=dryrun, logfile=logfile, cleanup_threshold_days=cleanup_threshold_days)
+            dryrun=dryrun, logfile=logfile, cleanup_threshold_days=cleanup_threshold_days,
+            threads_per_worker=threads_per_worker, init_function=init_function)
+        if options.init_function is not None and callable(func):
+            func = InitFilled(func, options.init_function, plugin_name())
         plan = plan_calls(func, args, kwargs, n_inputs)
         self.options: RunOptions = options
         self.plan: CallPlan = plan
@@ -305,7 +317,11 @@ class ParallelMap:
             return
         try:
             if run.client is not None:
-                clients.release(run.client, self.options.stop_client, failed)
+                try:
+                    if isinstance(self.func, InitFilled):
+                        self.func.unregister(run.client.client)
+                finally:
+                    clients.release(run.client, self.options.stop_client, failed)
         finally:
             run.runlog.close()
 
@@ -372,6 +388,8 @@ class ParallelMap:
                 if run.client is None:
                     log_dir = run.paths.output_dir if run.paths else None
                     run.client = clients.acquire(opts, plan, log_dir, log)
+                    if isinstance(self.func, InitFilled):
+                        self.func.register(run.client.client)
                 client = run.client.client
                 slots = max(sum(client.nthreads().values()), run.client.expected_workers)
                 log.info("Preparing %d parallel calls of `%s` using %d workers",

@@ -144,3 +144,12 @@ class InitFilled:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **fill_arguments(self.func, args, kwargs, self._values()))
+
+    def register(self, client: distributed.Client) -> None:
+        """Run ``init_function`` on the workers of ``client``, present and future."""
+        client.register_plugin(WorkerInit(self.init_function), name=self.name)
+
+    def unregister(self, client: distributed.Client) -> None:
+        """Remove it again (from a client that stays running)."""
+        if client.status == "running":
+            client.unregister_worker_plugin(self.name)
