@@ -348,6 +348,11 @@ class Executor(concurrent.futures.Executor):
     def _complete(self, key: str, future: ExecutorFuture, task: distributed.Future) -> None:
         """Complete ``future`` from its finished, failed or cancelled dask task (runs in
         distributed's callback thread)."""
+        if task.status in ("pending", "lost"):
+            # Done, then lost with its worker before this ran: dask computes it again;
+            # a dask future reports its completion only once, so listen again.
+            task.add_done_callback(lambda task: self._complete(key, future, task))
+            return
         with self._lock:
             self._pending.pop(key, None)
         if task.status == "finished":
