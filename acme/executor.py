@@ -184,7 +184,8 @@ class Executor(concurrent.futures.Executor):
         self._given_client = client
         self._handle: clients.ClientHandle | None = None
         self._topic = f"acme-executor-{uuid.uuid4().hex[:12]}"
-        self._init = plugin_name() if init_function is not None else None
+        self._plugin = plugin_name()  # sys.path and init_function on every worker
+        self._init = self._plugin if init_function is not None else None
         self._pending: dict[str, ExecutorFuture] = {}
         self._lock = threading.RLock()
         self._shutdown = False
@@ -289,10 +290,8 @@ class Executor(concurrent.futures.Executor):
             handle = clients.acquire_client(self._options, None, None, log)
         try:
             handle.client.subscribe_topic(self._topic, self._on_started)
-            if self._init is not None:
-                assert self._options.init_function is not None
-                handle.client.register_plugin(WorkerInit(self._options.init_function),
-                                              name=self._init)
+            handle.client.register_plugin(WorkerInit(self._options.init_function),
+                                          name=self._plugin)
         except BaseException:
             if handle.owned:
                 clients.shutdown(handle.client)
@@ -386,5 +385,4 @@ class Executor(concurrent.futures.Executor):
             clients.shutdown(handle.client)
             return
         handle.client.unsubscribe_topic(self._topic)
-        if self._init is not None:
-            handle.client.unregister_worker_plugin(self._init)
+        handle.client.unregister_worker_plugin(self._plugin)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import cloudpickle
 import distributed
 
 __all__ = ["WorkerInit", "InitFilled", "fill_arguments", "init_values", "plugin_name"]
@@ -29,7 +31,8 @@ def plugin_name() -> str:
     return f"acme-init-{uuid.uuid4().hex[:12]}"
 
 
-def _call_init(init_function: Callable[[], Any]) -> dict[str, Any]:
+def _call_init(init: Callable[[], Any] | bytes) -> dict[str, Any]:
+    init_function = cloudpickle.loads(init) if isinstance(init, bytes) else init
     values = init_function()
     if not isinstance(values, dict):
         raise TypeError(f"`init_function` has to return a dict of parameter values, not "
@@ -38,23 +41,35 @@ def _call_init(init_function: Callable[[], Any]) -> dict[str, Any]:
 
 
 class WorkerInit(distributed.WorkerPlugin):
-    """Runs ``init_function`` when attached to a worker; keeps its dict (or its error).
+    """Prepares a worker process for a run's or an executor's calls: adds the caller's
+    ``sys.path`` (so that what the caller imports by reference unpickles there, as on
+    SLURM workers started elsewhere), then runs ``init_function`` (if any) and keeps its
+    dict, or its error.
 
     An exception of ``init_function`` does not stop the worker: every call that needs
     the values raises it instead, so the failure shows on the futures.
     """
 
-    def __init__(self, init_function: Callable[[], Any]) -> None:
-        self.init_function = init_function
+    def __init__(self, init_function: Callable[[], Any] | None,
+                 sys_path: tuple[str, ...] | None = None) -> None:
+        # Pickled here, unpickled once sys.path is extended on the worker.
+        self.init_blob = None if init_function is None else cloudpickle.dumps(init_function)
+        self.sys_path = tuple(sys.path) if sys_path is None else sys_path
         self.values: dict[str, Any] | None = None
         self.error: BaseException | None = None
 
     async def setup(self, worker: distributed.Worker) -> None:
+        for entry in self.sys_path:
+            if entry not in sys.path:
+                sys.path.append(entry)
+        if self.init_blob is None:
+            self.values = {}
+            return
         # In a thread: a slow set-up (loading a data set) must not stall the worker's
         # event loop (heartbeats). The worker takes tasks only once this has returned.
         try:
             self.values = await asyncio.get_running_loop().run_in_executor(
-                None, _call_init, self.init_function)
+                None, _call_init, self.init_blob)
         except Exception as err:
             self.error = err
 

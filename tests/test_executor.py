@@ -213,7 +213,7 @@ def test_init_function_fills_parameters(client, tmp_path):
         assert exe.submit(calc, 1).result() == 8
         assert list(exe.map(calc, [1, 2], chunksize=2)) == [8, 9]
         assert exe.submit(calc, 1, 1, 1).result() == 3
-        name = exe._init
+        name = exe._plugin
     # unregistered again from the client that stays running
     assert all(name not in plugins for plugins in client.run(
         lambda dask_worker: list(dask_worker.plugins)).values())
