@@ -66,3 +66,23 @@ def test_parallelmap_threads_on_slurm(in_tmp, jobs, poll):
     assert env == dict.fromkeys(THREAD_VARIABLES, "2")
     assert cpus == "2"
     assert poll(lambda: not jobs(), 30), jobs()
+
+
+def test_slurm_cluster_setup_threads_per_worker(slurm_tmp):
+    from acme import slurm_cluster_setup
+    from acme.clusters.cleanup import close_cluster
+
+    with pytest.raises(ValueError, match=r"`n_cores` \(3\) has to be left at 1 or equal"):
+        slurm_cluster_setup(partition="small", n_cores=3, threads_per_worker=2,
+                            interactive=False, log_directory=slurm_tmp)
+    cluster = slurm_cluster_setup(partition="small", n_workers=1, processes_per_worker=2,
+                                  threads_per_worker=2, mem_per_worker="1GB",
+                                  n_workers_startup=0, start_client=False,
+                                  interactive=False, log_directory=slurm_tmp)
+    try:
+        script = cluster.job_script()
+    finally:
+        close_cluster(cluster)
+    assert "#SBATCH --cpus-per-task=4" in script
+    assert "--nthreads 1 " in script and "--nworkers 2 " in script
+    assert all(f"export {name}=2\n" in script for name in THREAD_VARIABLES)
