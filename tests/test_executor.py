@@ -9,6 +9,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 import time
 import traceback
 from pathlib import Path
@@ -283,6 +286,36 @@ def test_threads_per_worker_local(monkeypatch):
         [(blas, env)] = pmap.compute()
     assert blas and set(blas) == {2}
     assert env == dict.fromkeys(THREAD_VARIABLES, "2")
+
+
+def test_threads_set_before_the_script_imports_numpy(tmp_path):
+    # Worker processes re-import the script (spawn), which loads OpenBLAS at once; and an
+    # earlier cluster left OMP_NUM_THREADS=1 in this process's environment.
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent("""
+        import numpy
+        import threadpoolctl
+        import distributed
+        import acme
+        import acme.clusters.detect
+
+        def blas_threads():
+            return [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                    if i["user_api"] == "blas"]
+
+        if __name__ == "__main__":
+            acme.clusters.detect.slurm_available = lambda: False  # a local cluster
+            with distributed.LocalCluster(n_workers=1, dashboard_address=":0"):
+                pass
+            assert numpy and __import__("os").environ["OMP_NUM_THREADS"] == "1"
+            with acme.Executor(max_workers=1, threads_per_worker=2) as exe:
+                print("BLAS", exe.submit(blas_threads).result(timeout=60))
+    """))
+    env = dict(os.environ, PYTHONPATH=str(Path(acme.__file__).parents[1]))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=4 * WAIT_S, env=env, cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "BLAS [2]" in proc.stdout.splitlines()
 
 
 def test_local_cluster_setup_threads_survive_a_restart():
