@@ -311,7 +311,8 @@ def test_threads_set_before_the_script_imports_numpy(tmp_path):
             with acme.Executor(max_workers=1, threads_per_worker=2) as exe:
                 print("BLAS", exe.submit(blas_threads).result(timeout=60))
     """))
-    env = dict(os.environ, PYTHONPATH=str(Path(acme.__file__).parents[1]))
+    env = {name: value for name, value in os.environ.items() if name not in THREAD_VARIABLES}
+    env["PYTHONPATH"] = str(Path(acme.__file__).parents[1])
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=4 * WAIT_S, env=env, cwd=tmp_path, check=False)
     assert proc.returncode == 0, proc.stderr
