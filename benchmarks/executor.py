@@ -35,6 +35,8 @@ def _rows(client: distributed.Client, pool: concurrent.futures.ProcessPoolExecut
         "acme.Executor map": lambda xs: list(exe.map(f, xs)),
         "acme.Executor map chunksize=N/16": lambda xs: list(
             exe.map(f, xs, chunksize=math.ceil(len(xs) / 16))),
+        "dask client.submit+result": lambda xs: [
+            fut.result() for fut in [client.submit(f, x, pure=False) for x in xs]],
         "dask client.map+gather": lambda xs: client.gather(client.map(f, xs, pure=False)),
         "ProcessPool map chunksize=N/16": lambda xs: list(
             pool.map(f, xs, chunksize=math.ceil(len(xs) / 16))),
