@@ -195,6 +195,10 @@ class Executor(concurrent.futures.Executor):
         self.client  # noqa: B018 (start the cluster now, not at the first submit)
         return self
 
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        # As the standard executors, but Ctrl-C in the block drops the calls not started.
+        self.shutdown(wait=True, cancel_futures=exc_type is KeyboardInterrupt)
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
                ) -> concurrent.futures.Future[Any]:
         """Schedule ``fn(*args, **kwargs)``; return its future.
@@ -264,7 +268,14 @@ class Executor(concurrent.futures.Executor):
             for future in pending:
                 future.cancel()
         if wait:
-            concurrent.futures.wait(pending)
+            try:
+                concurrent.futures.wait(pending)
+            except BaseException:  # e.g. Ctrl-C while waiting: stop everything, now
+                for future in pending:
+                    future.cancel()
+                    future._task.cancel()
+                self._release()
+                raise
             self._release()
         else:
             threading.Thread(target=self._release_after, args=(pending,), daemon=True,
@@ -383,6 +394,6 @@ class Executor(concurrent.futures.Executor):
             return
         if handle.owned:
             clients.shutdown(handle.client)
-            return
-        handle.client.unsubscribe_topic(self._topic)
-        handle.client.unregister_worker_plugin(self._plugin)
+        elif handle.client.status == "running":  # not closed by its owner meanwhile
+            handle.client.unsubscribe_topic(self._topic)
+            handle.client.unregister_worker_plugin(self._plugin)

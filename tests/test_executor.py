@@ -189,6 +189,20 @@ def test_shutdown_cancels_what_has_not_started(client, tmp_path):
     assert done == set(queued)
 
 
+def test_ctrl_c_in_the_block_cancels_what_has_not_started(client, tmp_path):
+    gate = tmp_path / "gate"
+    with pytest.raises(KeyboardInterrupt):
+        with Executor() as exe:
+            running = [exe.submit(wait_for_file, str(gate), i) for i in range(2)]
+            wait_until(lambda: all(f.running() for f in running), "both calls to start")
+            queued = [exe.submit(add, i) for i in range(4)]
+            # the running calls may end only once the queued ones are cancelled
+            queued[-1].add_done_callback(lambda future: gate.touch())
+            raise KeyboardInterrupt
+    assert all(f.cancelled() for f in queued)
+    assert [f.result(timeout=0) for f in running] == [0, 1]  # waited for by the exit
+
+
 def test_leaving_map_early_cancels_the_rest(client, tmp_path):
     gate = tmp_path / "gate"
     with Executor() as exe:
