@@ -26,6 +26,10 @@ def thread_report():
             os.environ.get("SLURM_CPUS_PER_TASK"))
 
 
+def report_with(extra):
+    return extra, thread_report()
+
+
 def calc(i, j, k):
     return i + j + k
 
@@ -58,10 +62,12 @@ def test_executor_on_slurm_with_threads(jobs, poll):
     assert poll(lambda: not jobs(), 30), jobs()
 
 
-def test_parallelmap_threads_on_slurm(in_tmp, jobs, poll):
-    with ParallelMap(thread_report, n_inputs=1, n_workers=1, threads_per_worker=2,
-                     write_worker_results=False, **SLURM) as pmap:
-        [(blas, env, cpus)] = pmap.compute()
+def test_parallelmap_threads_and_init_on_slurm(in_tmp, jobs, poll):
+    with ParallelMap(report_with, n_inputs=1, n_workers=1, threads_per_worker=2,
+                     init_function=lambda: {"extra": 5}, write_worker_results=False,
+                     **SLURM) as pmap:
+        [(extra, (blas, env, cpus))] = pmap.compute()
+    assert extra == 5
     assert blas and set(blas) == {2}
     assert env == dict.fromkeys(THREAD_VARIABLES, "2")
     assert cpus == "2"
