@@ -321,10 +321,10 @@ class Executor(concurrent.futures.Executor):
             raise TypeError("only futures of this acme.Executor can be arguments of its "
                             "calls, not other concurrent.futures.Future objects: pass "
                             "their .result() instead")
-        if isinstance(value, (list, tuple)):
-            items = [self._resolve(item) for item in value]
-            return type(value)(items) if type(value) in (list, tuple) else value
-        if isinstance(value, dict):
+        # Exactly these types: subclasses (named tuples, ordered dicts) pass unchanged.
+        if type(value) in (list, tuple):
+            return type(value)(self._resolve(item) for item in value)
+        if type(value) is dict:
             return {key: self._resolve(item) for key, item in value.items()}
         return value
 
