@@ -13,11 +13,13 @@ from typing import Any
 
 from ._version import __version__
 from .errors import AmbiguousOperationError, ParallelMapError
+from .executor import Executor
 from .params import Param, as_columns, missing
 from .pmap import ParallelMap
 
 __all__ = [
     "ParallelMap",
+    "Executor",
     "ParallelMapError",
     "Param",
     "missing",

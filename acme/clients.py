@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +19,8 @@ import distributed
 from .arguments import CallPlan
 from .options import RunOptions, parse_mem_mb
 
-__all__ = ["ClientHandle", "acquire", "release", "shutdown", "local_worker_count"]
+__all__ = ["ClientHandle", "acquire", "acquire_client", "release", "shutdown",
+           "local_worker_count"]
 
 
 @dataclass(frozen=True)
@@ -29,15 +32,15 @@ class ClientHandle:
     expected_workers: int
 
 
-def local_worker_count(n_workers: int | str, n_calls: int) -> int:
-    """``"auto"``: one single-threaded worker per core, but no more than calls."""
+def local_worker_count(n_workers: int | str, n_calls: int, threads_per_worker: int = 1) -> int:
+    """``"auto"``: one worker per ``threads_per_worker`` cores, but no more than calls."""
     if isinstance(n_workers, int):
         return n_workers
     try:  # the cores this process may use (affinity, cpusets), not the machine's
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
-    return max(1, min(n_calls, cores))
+    return max(1, min(n_calls, cores // threads_per_worker))
 
 
 def _current_client() -> distributed.Client | None:
@@ -54,9 +57,21 @@ def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logg
     A client that cannot run anything (scheduler gone, no workers) is never reused
     silently: the error says how to replace it.
     """
+    def estimate_gb() -> float:
+        from .dryrun import estimate_memory, worker_memory_gb
+        return worker_memory_gb(estimate_memory(plan, plan.func, log=log))
+
+    return acquire_client(options, plan.n_calls, log_dir, log, estimate_gb)
+
+
+def acquire_client(options: RunOptions, n_calls: int | None, log_dir: Path | None,
+                   log: logging.Logger, estimate_gb: Callable[[], float] | None = None
+                   ) -> ClientHandle:
+    """:func:`acquire` for ``n_calls`` calls (None: not known in advance, as for
+    :class:`~acme.Executor`); ``estimate_gb`` measures a call's memory for
+    ``partition="auto"`` (None: nothing to measure)."""
     from .clusters.detect import client_is_usable, slurm_available
 
-    n_calls = plan.n_calls
     client = _current_client()
     if client is not None:
         if not client_is_usable(client):
@@ -66,8 +81,14 @@ def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logg
                 "`client.close()`) and run again to start a new cluster, or add workers to "
                 "it first (e.g. `client.cluster.scale(n)`).")
         log.info("Attaching to parallel computing client %s", client)
+        if options.threads_per_worker != 1:
+            log.warning("`threads_per_worker` only applies to clusters acme starts: the "
+                        "workers of %s keep their settings", client)
         return ClientHandle(client, owned=False, expected_workers=len(client.nthreads()))
 
+    # Without a known number of calls, nothing bounds the worker count but the cores
+    # (locally) or the SLURM cap of n_workers="auto".
+    n_bound = sys.maxsize if n_calls is None else n_calls
     if slurm_available():
         from .clusters.run import start_slurm_client
         estimate = None
@@ -75,22 +96,23 @@ def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logg
             if options.mem_per_worker != "auto":
                 # the user said what a worker needs: choose by that, measure nothing
                 estimate = parse_mem_mb(options.mem_per_worker) / 1000
-            else:
-                from .dryrun import estimate_memory, worker_memory_gb
-                estimate = worker_memory_gb(estimate_memory(plan, plan.func, log=log))
+            elif estimate_gb is not None:
+                estimate = estimate_gb()
         client = start_slurm_client(
             partition=options.partition, n_workers=options.n_workers,
             mem_per_worker=options.mem_per_worker, setup_timeout=options.setup_timeout,
-            setup_interactive=options.setup_interactive, log_dir=log_dir, n_inputs=n_calls,
-            mem_estimate_gb=estimate, processes_per_worker=options.processes_per_worker)
+            setup_interactive=options.setup_interactive, log_dir=log_dir, n_inputs=n_bound,
+            mem_estimate_gb=estimate, processes_per_worker=options.processes_per_worker,
+            threads_per_worker=options.threads_per_worker)
         jobs = len(client.cluster.worker_spec) if client.cluster is not None else 1
         expected = jobs * options.processes_per_worker
         return ClientHandle(client, owned=True, expected_workers=max(1, expected))
 
     from .clusters.local import local_cluster_setup
-    n = local_worker_count(options.n_workers, n_calls)
+    n = local_worker_count(options.n_workers, n_bound, options.threads_per_worker)
     memory = None if options.mem_per_worker == "auto" else options.mem_per_worker
-    local = local_cluster_setup(n_workers=n, mem_per_worker=memory, interactive=False)
+    local = local_cluster_setup(n_workers=n, mem_per_worker=memory, interactive=False,
+                                threads_per_worker=options.threads_per_worker)
     assert local is not None  # only a prompt (interactive=True) returns None
     return ClientHandle(local, owned=True, expected_workers=n)
 

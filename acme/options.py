@@ -10,13 +10,15 @@ import math
 import numbers
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["RunOptions", "validate_options", "check_bool", "check_int", "parse_mem_mb"]
+__all__ = ["RunOptions", "validate_options", "check_bool", "check_int", "parse_mem_mb",
+           "check_threads_per_worker", "check_init_function"]
 
 # Memory sizes as SLURM counts them (and as ACME did): 1 GB = 1000 MB.
 _MEM_SPEC = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MB|GB|TB)\s*$", re.IGNORECASE)
@@ -44,6 +46,8 @@ class RunOptions:
     logfile: bool | Path | None = None
     cleanup_threshold_days: int | None = None
     processes_per_worker: int = 1
+    threads_per_worker: int = 1
+    init_function: Callable[[], dict[str, Any]] | None = None
 
     @property
     def storage(self) -> str:
@@ -100,6 +104,25 @@ def parse_mem_mb(spec: Any, name: str = "mem_per_worker") -> int:
             f"`{name}` has to be a positive amount of memory like '2GB' or '1500MB', "
             f"not {spec!r}")
     return math.ceil(float(match.group(1)) * _MEM_UNITS[match.group(2).upper()])
+
+
+def check_threads_per_worker(value: Any) -> int:
+    """Threads of the numerical libraries per worker process: an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`threads_per_worker` has to be an integer >= 1, not {type(value)}")
+    if value < 1:
+        raise ValueError(f"`threads_per_worker` has to be an integer >= 1, not {value}")
+    return int(value)
+
+
+def check_init_function(value: Any) -> Callable[[], dict[str, Any]] | None:
+    """``init_function``: None or a callable taking no arguments (it returns a dict)."""
+    if value is None:
+        return None
+    if not callable(value):
+        raise TypeError(f"`init_function` has to be None or a callable taking no arguments "
+                        f"and returning a dict, not {type(value)}")
+    return value
 
 
 def _check_result_shape(shape: Any, write_worker_results: bool, write_pickle: bool
@@ -211,6 +234,8 @@ def validate_options(**kw: Any) -> tuple[RunOptions, list[str]]:
     if kw["write_pickle"] and kw["single_file"] and wwr:
         raise ValueError("Pickling of results does not support single output file creation.")
     output_dir = _check_output_dir(kw["output_dir"])
+    threads = check_threads_per_worker(kw.get("threads_per_worker", 1))
+    init_function = check_init_function(kw.get("init_function"))
     logfile = _check_logfile(kw["logfile"])
     if not wwr:
         if output_dir is not None:
@@ -234,5 +259,6 @@ def validate_options(**kw: Any) -> tuple[RunOptions, list[str]]:
         n_workers=n_workers, mem_per_worker=kw["mem_per_worker"], setup_timeout=timeout,
         setup_interactive=kw["setup_interactive"], stop_client=stop, verbose=kw["verbose"],
         dryrun=kw["dryrun"], logfile=logfile, cleanup_threshold_days=days,
-        processes_per_worker=processes)
+        processes_per_worker=processes,
+        threads_per_worker=threads, init_function=init_function)
     return options, notes

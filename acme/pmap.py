@@ -35,6 +35,7 @@ from .paramstore import GridAxes, check_grid, check_names, grid_shape, write_par
 from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
 from .results import assemble_results
 from .tasks import CallOutcome, run_call, shared_call
+from .worker_init import InitFilled, plugin_name
 
 __all__ = ["ParallelMap"]
 
@@ -117,6 +118,12 @@ class ParallelMap:
         Single-threaded dask worker processes per SLURM job of a cluster this run
         starts; each job gets as many cores and that many times the memory of one
         worker, so fewer jobs carry the same workers (``n_workers`` counts jobs).
+    threads_per_worker : int
+        Threads the numerical libraries (OpenMP, OpenBLAS, MKL, ...) use in each worker
+        process of a cluster this run starts; a SLURM job requests this many cores.
+    init_function : callable, optional
+        Called once in every worker process; returns a dict whose entries fill the
+        parameters of ``func`` that a call does not give (see :class:`~acme.Executor`).
     **kwargs
         Keyword arguments of ``func``, split or broadcast like ``*args``.
 
@@ -154,6 +161,8 @@ class ParallelMap:
                  verbose: bool | None = None, dryrun: bool = False,
                  logfile: bool | str | None = None,
                  cleanup_threshold_days: int | None = None, processes_per_worker: int = 1,
+                 threads_per_worker: int = 1,
+                 init_function: Callable[[], dict[str, Any]] | None = None,
                  **kwargs: Any) -> None:
         options, notes = validate_options(
             write_worker_results=write_worker_results, output_dir=output_dir,
@@ -162,7 +171,10 @@ class ParallelMap:
             mem_per_worker=mem_per_worker, setup_timeout=setup_timeout,
             setup_interactive=setup_interactive, stop_client=stop_client, verbose=verbose,
             dryrun=dryrun, logfile=logfile, cleanup_threshold_days=cleanup_threshold_days,
-            processes_per_worker=processes_per_worker)
+            processes_per_worker=processes_per_worker,
+            threads_per_worker=threads_per_worker, init_function=init_function)
+        if options.init_function is not None and callable(func):
+            func = InitFilled(func, options.init_function, plugin_name())
         plan = plan_calls(func, args, kwargs, n_inputs)
         if plan.space is not None and options.storage in ("hdf5", "single"):
             check_names(plan.space)
@@ -356,7 +368,11 @@ class ParallelMap:
             return
         try:
             if run.client is not None:
-                clients.release(run.client, self.options.stop_client, failed)
+                try:
+                    if isinstance(self.func, InitFilled):
+                        self.func.unregister(run.client.client)
+                finally:
+                    clients.release(run.client, self.options.stop_client, failed)
         except Exception as err:
             if not failed:
                 raise
@@ -433,6 +449,8 @@ class ParallelMap:
                 if run.client is None:
                     log_dir = run.paths.output_dir if run.paths else None
                     run.client = clients.acquire(opts, plan, log_dir, log)
+                    if isinstance(self.func, InitFilled):
+                        self.func.register(run.client.client)
                 client = run.client.client
                 slots = max(sum(client.nthreads().values()), run.client.expected_workers)
                 log.info("Preparing %d parallel calls of `%s` using %d workers",

@@ -1,8 +1,9 @@
-"""A ``distributed.LocalCluster`` of single-threaded worker processes."""
+"""A ``distributed.LocalCluster`` of worker processes that run one call at a time."""
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import distributed
@@ -10,6 +11,7 @@ from dask.utils import parse_bytes
 
 from .. import prompt as _prompt
 from ..log import shows_messages
+from .threads import thread_environment
 
 __all__ = ["local_cluster_setup"]
 
@@ -17,6 +19,29 @@ log = logging.getLogger("ACME")
 
 #: Where a local cluster listens unless told otherwise: this machine only.
 LOOPBACK = "127.0.0.1"
+
+
+class _PreSpawnNanny(distributed.Nanny):
+    """A nanny whose ``env`` is in place before its worker process is spawned.
+
+    The nanny's own ``env`` is applied inside the new process, after it has re-imported
+    the user's ``__main__`` module (with ``spawn``), too late for a BLAS library loaded
+    there; and the nanny's pre-spawn variables prefer values already set in this process
+    (e.g. ``OMP_NUM_THREADS=1`` left behind by an earlier cluster). These are applied on
+    every (re)start of the worker process.
+    """
+
+    def __init__(self, *args: Any, env: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "env": env})
+        self.pre_spawn_env.update({name: str(value) for name, value in (env or {}).items()})
+
+
+def _usable_cores() -> int:
+    try:  # the cores this process may use (affinity, cpusets), not the machine's
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
 
 _MAIN_QUESTION = ("<local_cluster_setup> If launched from a script, did you wrap your code "
                   "inside an `if __name__ == \"__main__\":` block? [y/N]")
@@ -29,14 +54,14 @@ def _url_host(host: str) -> str:
 
 @shows_messages
 def local_cluster_setup(n_workers: int | None = None, mem_per_worker: str | None = None,
-                        interactive: bool = True, host: str = LOOPBACK
-                        ) -> distributed.Client | None:
-    """Start a ``LocalCluster`` of worker processes with one thread each.
+                        interactive: bool = True, threads_per_worker: int = 1,
+                        host: str = LOOPBACK) -> distributed.Client | None:
+    """Start a ``LocalCluster`` of worker processes that run one call at a time each.
 
     Parameters
     ----------
     n_workers : int, optional
-        Number of worker processes; default: one per CPU core.
+        Number of worker processes; default: one per ``threads_per_worker`` CPU cores.
     mem_per_worker : str, optional
         Memory limit per worker, e.g. ``"2GB"``; default: the machine's memory split
         evenly among the workers.
@@ -88,6 +113,10 @@ def local_cluster_setup(n_workers: int | None = None, mem_per_worker: str | None
     if not isinstance(interactive, bool):
         raise TypeError(f"`interactive` has to be Boolean (True or False), not "
                         f"{type(interactive)}")
+    env = thread_environment(threads_per_worker)
+    threads = int(env["OMP_NUM_THREADS"])
+    if n_workers is None and threads > 1:
+        n_workers = max(1, _usable_cores() // threads)
 
     if not isinstance(host, str) or not host:
         raise TypeError(f"`host` has to be an address like '127.0.0.1', not {host!r}")
@@ -99,9 +128,11 @@ def local_cluster_setup(n_workers: int | None = None, mem_per_worker: str | None
                         "an `if __name__ == \"__main__\":` block first.")
             return None
 
+    # One dask thread per process: the cores a worker owns go to its libraries' threads.
     cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
                                        processes=True, memory_limit=memory_limit, host=host,
-                                       dashboard_address=f"{_url_host(host)}:8787")
+                                       dashboard_address=f"{_url_host(host)}:8787",
+                                       worker_class=_PreSpawnNanny, env=env)
     client = distributed.Client(cluster)
     log.info("Local parallel computing client ready, dashboard accessible at %s",
              client.dashboard_link)

@@ -22,8 +22,10 @@ Rules for the ``"auto"`` values of ``ParallelMap``:
     else the partition's limit, again at least the floor. Always capped at the
     partition's limit minus the cushion.
 
-Each job has one core and one single-threaded dask worker process, or with
-``processes_per_worker=p`` p cores, p such processes and p times the memory; job output goes to
+Each job has ``processes_per_worker`` dask worker processes (default 1) and p times the
+memory one worker needs; each process runs one call at a time, with ``threads_per_worker``
+cores (default 1) for the threads of its numerical libraries, so a job has
+``processes_per_worker * threads_per_worker`` cores. Job output goes to
 ``<log_dir>/slurm-%j.out``. The call returns as soon as one worker runs; the others join
 while the run is under way.
 """
@@ -107,7 +109,8 @@ def _needed_mb(mem_per_worker: str, mem_estimate_gb: float | None) -> int | None
 def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: str,
                        setup_timeout: int, setup_interactive: bool, log_dir: Path | None,
                        n_inputs: int, mem_estimate_gb: float | None = None,
-                       processes_per_worker: int = 1) -> distributed.Client:
+                       processes_per_worker: int = 1, threads_per_worker: int = 1
+                       ) -> distributed.Client:
     """Start a SLURM cluster for a run and return its client (see the module docstring).
 
     Parameters
@@ -133,6 +136,10 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     processes_per_worker : int
         Single-threaded dask worker processes per job; the job gets as many cores and
         that many times the memory one worker needs.
+        Estimated peak memory of one call in GB (from the dry run).
+    threads_per_worker : int
+        Cores per job, used by the threads of the numerical libraries (``OMP_NUM_THREADS``
+        etc. are set to it).
 
     Returns
     -------
@@ -150,6 +157,8 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
         raise TypeError(f"`partition` has to be a string, not {type(partition)}")
     n_inputs = _check_int(n_inputs, "n_inputs", 1)
     processes = _check_int(processes_per_worker, "processes_per_worker", 1)
+    threads = _check_int(threads_per_worker, "threads_per_worker", 1)
+    cores = processes * threads
     if mem_estimate_gb is not None and (isinstance(mem_estimate_gb, bool) or not isinstance(
             mem_estimate_gb, (int, float)) or mem_estimate_gb < 0):
         raise ValueError(f"`mem_estimate_gb` has to be a number >= 0, not {mem_estimate_gb!r}")
@@ -167,7 +176,7 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
         if needed is not None:
             candidates = profile.auto_candidates() if profile else None
             partition = choose_partition(needed / 1000, candidates, mem_cushion=cushion,
-                                         n_cores=processes)
+                                         n_cores=cores)
             estimate = mem_estimate_gb if mem_estimate_gb is not None else needed / 1000
             log.info("Picked partition %s based on estimated memory consumption of %s GB",
                      partition, f"{estimate:g}")
@@ -178,17 +187,17 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     partition = _check_partition(partition, [], invalid)
 
     if needed is None:
-        default = (profile.memory_mb(partition, processes) if profile
-                   else _slurm_default_mb(partition, processes))
+        default = (profile.memory_mb(partition, cores) if profile
+                   else _slurm_default_mb(partition, cores))
         needed = max(default, WORKER_MEMORY_FLOOR_MB * processes)
     if mem_per_worker == "auto":  # a rule of ours, not the user's figure: cap it quietly
-        needed = min(needed, partition_memory_limit(partition, processes) - cushion)
+        needed = min(needed, partition_memory_limit(partition, cores) - cushion)
     if log_dir is None:
         log_dir = _fresh_log_directory()
     log_dir = Path(log_dir).absolute()
     log_dir.mkdir(parents=True, exist_ok=True)
     client = slurm_cluster_setup(
-        partition=partition, n_cores=processes, n_workers=workers,
+        partition=partition, n_cores=cores, threads_per_worker=threads, n_workers=workers,
         processes_per_worker=processes,
         mem_per_worker=f"{needed}MB", n_workers_startup=1, timeout=setup_timeout,
         interactive=setup_interactive,

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dask_jobqueue import SLURMCluster
 
+import dask.config
 import distributed
 
 from .. import prompt as _prompt
@@ -42,6 +43,7 @@ from ..options import parse_mem_mb
 from .cleanup import close_cluster
 from .detect import partition_max_cpus, partition_memory_limit, slurm_partitions
 from .security import remove_with, temporary_credentials
+from .threads import thread_exports
 
 __all__ = ["slurm_cluster_setup", "parse_mem_mb"]
 
@@ -234,6 +236,7 @@ def slurm_cluster_setup(
     mem_cushion: int = 100,
     log_directory: str | os.PathLike[str] | None = None,
     tls: bool = True,
+    threads_per_worker: int | None = None,
     **kwargs: Any,
 ) -> distributed.Client | SLURMCluster:
     """Start ``n_workers`` SLURM jobs running dask workers and connect a client to them.
@@ -284,6 +287,13 @@ def slurm_cluster_setup(
         and run code as you; the workers' copies go to a private directory (mode 0700)
         in the job output directory, which the jobs must be able to read. False: plain
         TCP, for sites whose network or Python lacks TLS.
+    threads_per_worker : int, optional
+        Threads of the numerical libraries (OpenMP, OpenBLAS, MKL, ...) in each dask worker
+        process. Given, every process runs one call at a time with this many threads and a
+        job requests ``processes_per_worker * threads_per_worker`` CPUs (``n_cores`` must
+        then be left at 1 or equal that product). Default: ``n_cores`` CPUs per job shared
+        by ``n_cores / processes_per_worker`` dask threads per process, libraries
+        single-threaded. Either way ``OMP_NUM_THREADS`` etc. are exported in the job script.
 
     Returns
     -------
@@ -307,6 +317,14 @@ def slurm_cluster_setup(
     n_cores = _check_kwargs(dict(kwargs), _check_int(n_cores, "n_cores", 1))
     n_workers = _check_int(n_workers, "n_workers", 1)
     processes = _check_int(processes_per_worker, "processes_per_worker", 1)
+    if threads_per_worker is not None:
+        threads = _check_int(threads_per_worker, "threads_per_worker", 1)
+        if n_cores not in (1, processes * threads):
+            raise ValueError(
+                f"`n_cores` ({n_cores}) has to be left at 1 or equal `processes_per_worker` "
+                f"* `threads_per_worker` ({processes * threads}) when `threads_per_worker` "
+                "is given")
+        n_cores = processes * threads
     if processes > n_cores:
         raise ValueError(f"`processes_per_worker` ({processes}) cannot exceed the number of "
                          f"cores per worker `n_cores` ({n_cores})")
@@ -356,8 +374,14 @@ def slurm_cluster_setup(
     log.info("SLURM job output goes to %s", output_dir)
 
     security, tls_dir = temporary_credentials(output_dir) if tls else (None, None)
+    # The variables are exported before `dask worker` starts: the nanny then passes
+    # them to each worker process it spawns (they win over dask's defaults of 1).
+    prologue = list(dask.config.get("jobqueue.slurm.job-script-prologue", None) or [])
+    prologue += thread_exports(1 if threads_per_worker is None else threads_per_worker)
     cluster = _slurm_cluster_class()(
-        cores=n_cores, job_cpu=n_cores, processes=processes,
+        # dask threads per process: one with threads_per_worker, else n_cores / processes
+        cores=n_cores if threads_per_worker is None else processes, job_cpu=n_cores,
+        processes=processes, job_script_prologue=prologue,
         memory=f"{mem_mb}MiB", job_mem=f"{mem_mb}M", queue=partition,
         python=sys.executable, job_name=f"acme-{secrets.token_hex(4)}",
         job_directives_skip=["#SBATCH -t "], job_extra_directives=extra,
