@@ -12,12 +12,15 @@ import logging
 from typing import Any
 
 from ._version import __version__
-from .errors import ParallelMapError
+from .daemon import ACMEdaemon
+from .errors import ArgumentError, ParallelMapError
 from .pmap import ParallelMap
 
 __all__ = [
     "ParallelMap",
+    "ACMEdaemon",
     "ParallelMapError",
+    "ArgumentError",
     "local_cluster_setup",
     "slurm_cluster_setup",
     "esi_cluster_setup",

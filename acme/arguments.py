@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ArgumentError
 from .options import check_int
 
 __all__ = ["CallPlan", "plan_calls", "size_mb", "func_name"]
@@ -145,7 +146,7 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
             args_list.append(kwargs.pop(p.name))
     unknown = [k for k in kwargs if k not in by_name and not var_kw]
     if unknown:
-        raise TypeError(
+        raise ArgumentError(
             f"{_PREFIX} {name} accepts at maximum {len(keyword_names)} keyword arguments "
             f"{_names(keyword_names)}, found {len(kwargs)}: unexpected keyword argument "
             f"{unknown[0]!r}")

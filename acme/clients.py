@@ -17,7 +17,8 @@ import distributed
 from .arguments import CallPlan
 from .options import RunOptions, parse_mem_mb
 
-__all__ = ["ClientHandle", "acquire", "release", "shutdown", "local_worker_count"]
+__all__ = ["ClientHandle", "acquire", "check_usable", "release", "shutdown",
+           "local_worker_count"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,19 @@ def _current_client() -> distributed.Client | None:
         return None
 
 
+def check_usable(client: distributed.Client) -> None:
+    """Raise ``RuntimeError`` (ACME's "no active workers found") unless ``client`` has a
+    running scheduler with at least one worker."""
+    from .clusters.detect import client_is_usable
+
+    if not client_is_usable(client):
+        raise RuntimeError(
+            f"no active workers found in distributed computing client {client}. "
+            "It cannot be reused: close it with `acme.cluster_cleanup(client)` (or "
+            "`client.close()`) and run again to start a new cluster, or add workers to "
+            "it first (e.g. `client.cluster.scale(n)`).")
+
+
 def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logging.Logger
             ) -> ClientHandle:
     """Attach to the default client, or start a cluster for this run.
@@ -54,17 +68,12 @@ def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logg
     A client that cannot run anything (scheduler gone, no workers) is never reused
     silently: the error says how to replace it.
     """
-    from .clusters.detect import client_is_usable, slurm_available
+    from .clusters.detect import slurm_available
 
     n_calls = plan.n_calls
     client = _current_client()
     if client is not None:
-        if not client_is_usable(client):
-            raise RuntimeError(
-                f"no active workers found in distributed computing client {client}. "
-                "It cannot be reused: close it with `acme.cluster_cleanup(client)` (or "
-                "`client.close()`) and run again to start a new cluster, or add workers to "
-                "it first (e.g. `client.cluster.scale(n)`).")
+        check_usable(client)
         log.info("Attaching to parallel computing client %s", client)
         return ClientHandle(client, owned=False, expected_workers=len(client.nthreads()))
 

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ParallelMapError"]
+__all__ = ["ParallelMapError", "ArgumentError"]
 
 #: How many failed task ids the error message lists before summarising the rest.
 _SHOWN_IDS = 10
+
+
+class ArgumentError(TypeError, ValueError):
+    """A bad argument where Python's convention and ACME's disagree on the exception type
+    (an unexpected keyword, an unknown dtype name, a ``stop_client`` string other than
+    ``"auto"``): both ``except TypeError`` and ``except ValueError`` catch it."""
 
 
 class ParallelMapError(RuntimeError):

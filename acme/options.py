@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ArgumentError
+
 __all__ = ["RunOptions", "validate_options", "check_bool", "check_int", "parse_mem_mb"]
 
 # Memory sizes as SLURM counts them (and as ACME did): 1 GB = 1000 MB.
@@ -133,7 +135,7 @@ def _check_dtype(dtype: Any) -> str:
     try:
         np.dtype(dtype)
     except TypeError:
-        raise ValueError(f"`result_dtype` has to be a valid NumPy datatype specification, "
+        raise ArgumentError(f"`result_dtype` has to be a valid NumPy datatype specification, "
                          f"not {dtype!r}") from None
     return dtype
 
@@ -185,7 +187,9 @@ def validate_options(**kw: Any) -> tuple[RunOptions, list[str]]:
             raise TypeError(f"`verbose` has to be `True`, `False` or `None`, not {kw['verbose']!r}")
     stop = kw["stop_client"]
     if not (isinstance(stop, bool) or stop == "auto"):
-        raise TypeError(f"`stop_client` has to be 'auto' or Boolean, not {stop!r}")
+        # a wrong string is a wrong value (ACME: ValueError); anything else a wrong type
+        error = ArgumentError if isinstance(stop, str) else TypeError
+        raise error(f"`stop_client` has to be 'auto' or Boolean, not {stop!r}")
     n_workers = kw["n_workers"]
     _check_choice(n_workers, "n_workers", "auto")
     if not isinstance(n_workers, str):

@@ -24,12 +24,14 @@ from ._version import __version__
 from .arguments import CallPlan, func_name, plan_calls, size_mb
 from .cleanup import cleanup_for_run
 from .containers import SingleFileWriter, build_link_container
+from .daemon import ACMECompat
 from .errors import ParallelMapError
 from .execution import execute
 from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
-from .outputs import RunPaths, auto_dir_name
+from .outputs import RunPaths
 from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
+from .preload import preloaded
 from .results import assemble_results
 from .tasks import CallOutcome, run_call, shared_call
 
@@ -49,7 +51,7 @@ class _Run:
         self.declined = False  # the user answered "n" after the dry run
 
 
-class ParallelMap:
+class ParallelMap(ACMECompat):
     """Call ``func`` once per input, in parallel, and keep every result.
 
     Parameters
@@ -143,6 +145,7 @@ class ParallelMap:
         self._notes = notes + list(plan.notes) + self._size_notes(args, kwargs)
         self._run: _Run | None = None
         self._computed = False
+        self._init_compat()  # ACME's daemon/config/argv/kwargv (acme.daemon)
         if options.output_dir is not None and options.write_worker_results:
             existing = self._paths(options.output_dir).existing_results()
             if existing:
@@ -212,11 +215,14 @@ class ParallelMap:
         if self._computed:
             raise RuntimeError("compute() already ran for this ParallelMap; create a new "
                                "ParallelMap to run again (results are never overwritten)")
+        if not self._ready_to_compute():
+            return None
         standalone = self._run is None
         if standalone:
             self._open()
         failed = True
         try:
+            self._apply_argument_edits()  # argv/kwargv edited inside the with block
             self._computed = True
             result = self._compute(debug, chunk_size)
             failed = False
@@ -242,12 +248,13 @@ class ParallelMap:
     def _open(self) -> None:
         if self._run is not None:
             raise RuntimeError("this ParallelMap is already running")
+        self._apply_argument_edits()
         opts = self.options
         now = datetime.now()
         paths = None
         created: list[Path] = []  # removed again if the run ends before it starts
         if opts.write_worker_results:
-            output_dir = opts.output_dir or Path.cwd() / auto_dir_name(now)
+            output_dir = self._output_dir_for_run(now)
             paths = self._paths(output_dir)
             created += [p for p in (output_dir, *output_dir.parents) if not p.exists()][-1:]
             try:
@@ -371,14 +378,16 @@ class ParallelMap:
             else:
                 if run.client is None:
                     log_dir = run.paths.output_dir if run.paths else None
-                    run.client = clients.acquire(opts, plan, log_dir, log)
+                    run.client = (self._take_pending_client()
+                                  or clients.acquire(opts, plan, log_dir, log))
                 client = run.client.client
                 slots = max(sum(client.nthreads().values()), run.client.expected_workers)
                 log.info("Preparing %d parallel calls of `%s` using %d workers",
                          plan.n_calls, self.func_name, len(client.nthreads()))
                 log.info("Results are stored %s", where)
                 bar = self._progress()
-                execute(client, plan, shared, slots, chunk_size, collect)
+                with preloaded(client, shared, self.func_name):
+                    execute(client, plan, shared, slots, chunk_size, collect)
         finally:
             if bar is not None:
                 bar.close()
