@@ -17,8 +17,8 @@ import distributed
 from .arguments import CallPlan
 from .options import RunOptions, parse_mem_mb
 
-__all__ = ["ClientHandle", "acquire", "check_usable", "release", "shutdown",
-           "local_worker_count"]
+__all__ = ["ClientHandle", "acquire", "check_usable", "describe_client", "release",
+           "shutdown", "local_worker_count"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,26 @@ def _current_client() -> distributed.Client | None:
         return distributed.get_client()
     except ValueError:
         return None
+
+
+def describe_client(handle: ClientHandle) -> str:
+    """The client, its cluster and its workers, for the debug log."""
+    client = handle.client
+    info = client.scheduler_info(n_workers=-1) if _accepts_n_workers(client) \
+        else client.scheduler_info()
+    workers = info.get("workers", {})
+    threads = sum(w.get("nthreads", 0) for w in workers.values())
+    limits = sorted({w.get("memory_limit", 0) for w in workers.values()})
+    memory = ", ".join(f"{m / 1e9:.2f} GB" if m else "unlimited" for m in limits) or "-"
+    cluster = type(client.cluster).__name__ if client.cluster is not None else "none"
+    return (f"Client {client.id} ({'started by this run' if handle.owned else 'attached'}), "
+            f"scheduler {info.get('address')}, cluster {cluster}: {len(workers)} workers, "
+            f"{threads} threads, memory limit per worker {memory}")
+
+
+def _accepts_n_workers(client: distributed.Client) -> bool:
+    import inspect
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
 def check_usable(client: distributed.Client) -> None:

@@ -31,7 +31,7 @@ class ParallelMapError(RuntimeError):
         Task id (0-based call index) -> formatted traceback of that call's exception.
     results : list
         What :meth:`ParallelMap.compute` would have returned, with ``None`` at the
-        positions of failed calls (for ``result_shape`` in memory: ``[array]`` or
+        positions of failed calls (for ``result_shape`` in memory: the array or
         ``[array, extras]``, whose failed slots hold zeros and ``None``).
     """
 

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from . import clients, dryrun
 from ._version import __version__
-from .arguments import CallPlan, func_name, plan_calls, size_mb
+from .arguments import CallPlan, describe_plan, func_name, plan_calls, size_mb
 from .cleanup import cleanup_for_run
 from .containers import SingleFileWriter, build_link_container
 from .daemon import ACMECompat
@@ -198,8 +198,8 @@ class ParallelMap(ACMECompat):
             * ``single_file=True``: ``[container]``;
             * in memory (``write_worker_results=False``): the return values in call
               order;
-            * in memory with ``result_shape``: ``[array]``, the first return values
-              stacked into one array of ``result_shape`` and ``result_dtype``; if the
+            * in memory with ``result_shape``: the array of the first return values,
+              stacked in ``result_shape`` and ``result_dtype`` (as ACME returns it); if the
               function returns more values, ``[array, extras]`` where ``extras[i]`` is
               the tuple of the further return values of call ``i`` (``None`` for a
               failed call).
@@ -333,6 +333,7 @@ class ParallelMap(ACMECompat):
             return None
         started = time.perf_counter()
         opts, plan = self.options, self.plan
+        log.debug("%s", describe_plan(plan))
         storage = self._storage()
         where = _where_results(opts.storage, run.paths)
         # Debug mode calls self.func directly: no need (or ability) to pickle it.
@@ -381,6 +382,7 @@ class ParallelMap(ACMECompat):
                     run.client = (self._take_pending_client()
                                   or clients.acquire(opts, plan, log_dir, log))
                 client = run.client.client
+                log.debug("%s", clients.describe_client(run.client))
                 slots = max(sum(client.nthreads().values()), run.client.expected_workers)
                 log.info("Preparing %d parallel calls of `%s` using %d workers",
                          plan.n_calls, self.func_name, len(client.nthreads()))

@@ -19,7 +19,7 @@ import numpy as np
 
 from .arguments import CallPlan, assemble
 from .heap import payload_heap
-from .payloads import StorageSpec, check_shape, write_result
+from .payloads import StorageSpec, as_row, check_shape, write_result
 
 __all__ = ["SharedCall", "CallOutcome", "load_function", "run_chunk", "run_call",
            "shared_call", "shared_value"]
@@ -80,6 +80,8 @@ def run_call(func: Callable[..., Any], shared: SharedCall, index: int,
         kwargs["taskID"] = index
     try:
         result = func(*args, **kwargs)
+        if shared.storage.result_shape is not None:
+            result = as_row(result, shared.storage.result_shape)
         n_values = len(result) if isinstance(result, tuple) else 1
         shape = None
         if shared.storage.result_shape is not None:

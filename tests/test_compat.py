@@ -4,6 +4,7 @@ daemon, its config, argv/kwargv edits, ACME's exception types and module paths."
 from __future__ import annotations
 
 import os
+import re
 
 import distributed
 import pytest
@@ -150,3 +151,31 @@ def test_acme_exception_types():
         ParallelMap(f, [2, 4], 4, stop_client=3)
     assert not isinstance(err.value, ValueError)
     assert issubclass(ArgumentError, TypeError) and issubclass(ArgumentError, ValueError)
+
+
+def test_verbose_true_logs_what_is_split_sent_and_timed(in_tmp, client, acme_log):
+    with ParallelMap(f, [2, 4, 6, 8], 4, z=[1, 2, 3, 4], verbose=True,
+                     write_worker_results=False) as pmap:
+        pmap.compute()
+    debug = [r.getMessage() for r in acme_log.records if r.levelname == "DEBUG"]
+    assert ("4 calls of f: split across the calls: x (list of 4), z (list of 4); passed "
+            "whole to every call (sent once): y (int, 0.00 MB)") in debug
+    assert any(m.startswith(f"Client {client.id} (attached), scheduler tcp://")
+               and "2 workers, 2 threads" in m for m in debug), debug
+    assert any(m.startswith("Sending 4 calls as 4 dask tasks of 1 calls each") for m in debug)
+    timings = [m for m in debug if m.startswith("Task acme-f-") and " finished after " in m]
+    assert len(timings) == 4, debug
+
+
+def test_verbose_none_logs_no_debug_lines(in_tmp, client, acme_log):
+    with ParallelMap(f, [2, 4], 4, write_worker_results=False) as pmap:
+        pmap.compute()
+    assert not [r for r in acme_log.records if r.levelname == "DEBUG"]
+
+
+def test_dry_run_reports_memory_in_mb_like_acme(in_tmp, client, acme_log):
+    with ParallelMap(f, [2, 4], 4, dryrun=True, setup_interactive=False,
+                     write_worker_results=False) as pmap:
+        pmap.compute()
+    (report,) = [m for m in acme_log.messages() if m.startswith("Dry-run completed.")]
+    assert re.search(r"estimated memory consumption was \d+\.\d\d MB\.", report), report
