@@ -179,3 +179,19 @@ def test_dry_run_reports_memory_in_mb_like_acme(in_tmp, client, acme_log):
         pmap.compute()
     (report,) = [m for m in acme_log.messages() if m.startswith("Dry-run completed.")]
     assert re.search(r"estimated memory consumption was \d+\.\d\d MB\.", report), report
+
+
+@pytest.mark.parametrize("answer", ["n", "y"])
+def test_dry_run_question_is_asked_through_input(in_tmp, client, monkeypatch, answer):
+    # ACME's test_dryrun answers by replacing builtins.input.
+    questions = []
+    monkeypatch.setattr("builtins.input", lambda q: questions.append(q) or answer)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    with ParallelMap(f, [2, 4], 4, dryrun=True, setup_interactive=True) as pmap:
+        results = pmap.compute()
+    assert questions == ["Do you want to continue executing f with the provided "
+                         "arguments? [Y/n] "]
+    if answer == "n":
+        assert results is None and os.listdir(in_tmp) == []
+    else:
+        assert len(results) == 2 and all(os.path.isfile(r) for r in results)
