@@ -120,6 +120,7 @@ class ACMECompat:
         self._pending_client: clients.ClientHandle | None = None
         self._client_removed = False
         self._planned_dir: Path | None = None
+        self._used_client: clients.ClientHandle | None = None  # the last run's
 
     # -- ACME's attributes ------------------------------------------------------------
     @property
@@ -170,6 +171,12 @@ class ACMECompat:
         handle, self._pending_client = self._pending_client, None
         return handle
 
+    def _client_for_run(self, handle: clients.ClientHandle) -> clients.ClientHandle:
+        """Remember the client a run uses: ``config.client`` still names it afterwards
+        (a new cluster is never started by looking at a finished run)."""
+        self._used_client = handle
+        return handle
+
     def _ready_to_compute(self) -> bool:
         """False if ACME code removed the run's client (``config.client = None``): ACME's
         ``compute`` then does nothing and returns ``None``. Raises ``RuntimeError`` if a
@@ -186,7 +193,7 @@ class ACMECompat:
     def _current_handle(self) -> clients.ClientHandle | None:
         if self._run is not None and self._run.client is not None:
             return self._run.client
-        return self._pending_client
+        return self._pending_client or self._used_client
 
     def _obtain_client(self) -> distributed.Client:
         handle = self._current_handle()
@@ -195,7 +202,7 @@ class ACMECompat:
             log_dir = run.paths.output_dir if run is not None and run.paths else None
             handle = clients.acquire(self.options, self.plan, log_dir, get_logger())
             if run is not None:
-                run.client = handle
+                run.client = self._client_for_run(handle)
             else:
                 self._pending_client = handle
         self._client_removed = False
@@ -212,7 +219,7 @@ class ACMECompat:
         handle = clients.ClientHandle(client, owned=False,
                                       expected_workers=len(client.nthreads()))
         if self._run is not None and self._run.client is None:
-            self._run.client = handle
+            self._run.client = self._client_for_run(handle)
         else:
             self._pending_client = handle
         self._client_removed = False

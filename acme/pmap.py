@@ -379,8 +379,9 @@ class ParallelMap(ACMECompat):
             else:
                 if run.client is None:
                     log_dir = run.paths.output_dir if run.paths else None
-                    run.client = (self._take_pending_client()
-                                  or clients.acquire(opts, plan, log_dir, log))
+                    run.client = self._client_for_run(
+                        self._take_pending_client()
+                        or clients.acquire(opts, plan, log_dir, log))
                 client = run.client.client
                 log.debug("%s", clients.describe_client(run.client))
                 slots = max(sum(client.nthreads().values()), run.client.expected_workers)

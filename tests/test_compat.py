@@ -195,3 +195,13 @@ def test_dry_run_question_is_asked_through_input(in_tmp, client, monkeypatch, an
         assert results is None and os.listdir(in_tmp) == []
     else:
         assert len(results) == 2 and all(os.path.isfile(r) for r in results)
+
+
+def test_config_client_after_the_run_is_the_runs_client(in_tmp, no_slurm):
+    with ParallelMap(ident, [1, 2], n_workers=1, write_worker_results=False) as pmap:
+        pmap.compute()
+    used = pmap.config.client
+    assert isinstance(used, distributed.Client)
+    assert used.status == "closed"  # stopped with the run; no new cluster was started
+    with pytest.raises(ValueError):
+        distributed.get_client()
