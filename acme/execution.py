@@ -137,10 +137,9 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     rerunning: distributed.Future | None = None  # at most one call reruns at a time
     try:
         chunks = chunk_ranges(plan.n_calls, slots, chunk_size)
-        sizes = sorted({len(c) for c in chunks})
+        sizes = sorted({len(c) for c in chunks})  # nearly equal: one or two sizes
         log.debug("Sending %d calls as %d dask tasks of %s calls each (%d worker threads)",
-                  plan.n_calls, len(chunks), "-".join(map(str, sizes[::max(1, len(sizes) - 1)])),
-                  slots)
+                  plan.n_calls, len(chunks), "-".join(map(str, sizes)), slots)
         for j, chunk in enumerate(chunks):
             submit(chunk, f"acme-{name}-{token}-{j}")
         pending = distributed.as_completed(list(futures))
