@@ -106,22 +106,27 @@ def syncopy_python() -> Iterator[Path]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def syncopy_env(workdir: Path, hide_srun: bool) -> dict[str, str]:
+def syncopy_env(workdir: Path, local: bool) -> dict[str, str]:
     """Environment of a Syncopy subprocess: its directories under ``workdir``; without
-    PYTHONPATH (the environment's own install is tested). With ``hide_srun``, ``srun``
-    fails: Syncopy's test configuration then starts a LocalCluster instead of asking for
-    ESI's partitions, while ``sinfo`` still answers, so Syncopy computes through
-    ParallelMap."""
+    PYTHONPATH (the environment's own install is tested).
+
+    With ``local``, ``srun`` fails and ``sinfo`` succeeds (printing nothing), whether or
+    not SLURM runs here: Syncopy's test configuration then starts a LocalCluster
+    instead of asking for ESI's partitions (it looks for ``srun``), and Syncopy computes
+    through ParallelMap (it does so only where ``sinfo`` succeeds), which attaches to
+    the tests' client.
+    """
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     for name in ("SPYDIR", "SPYTMPDIR", "SPYLOGDIR"):
         path = workdir / name.lower()
         path.mkdir(exist_ok=True)
         env[name] = str(path)
-    if hide_srun:
+    if local:
         bin_dir = workdir / "bin"
         bin_dir.mkdir(exist_ok=True)
-        srun = bin_dir / "srun"
-        srun.write_text("#!/bin/sh\nexit 1\n")
-        srun.chmod(0o755)
+        for command, status in (("srun", 1), ("sinfo", 0)):
+            path = bin_dir / command
+            path.write_text(f"#!/bin/sh\nexit {status}\n")
+            path.chmod(0o755)
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return env

@@ -9,7 +9,6 @@ exists; it edits ``pmap.kwargv``, reads ``pmap.daemon.client`` and imports
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -23,19 +22,17 @@ RUN_TIMEOUT = 1200
 
 
 def test_syncopy_parallel_computational_routine(tmp_path):
-    if shutil.which("sinfo") is None:
-        pytest.skip("Syncopy uses ParallelMap only where `sinfo` answers (a SLURM client)")
     with syncopy_python() as python:
         tests_dir = subprocess.run(
             [str(python), "-c", "import os, syncopy.tests as t; print(os.path.dirname(t.__file__))"],
             capture_output=True, text=True, timeout=300, check=True,
-            env=syncopy_env(tmp_path, hide_srun=True)).stdout.strip().splitlines()[-1]
+            env=syncopy_env(tmp_path, local=True)).stdout.strip().splitlines()[-1]
         proc = subprocess.run(
             [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s",
              "--rootdir", str(tmp_path), f"{tests_dir}/test_computationalroutine.py",
              "-k", " or ".join(TESTS)],
             capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=tmp_path,
-            env=syncopy_env(tmp_path, hide_srun=True))
+            env=syncopy_env(tmp_path, local=True))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     assert "3 passed" in proc.stdout, out[-6000:]

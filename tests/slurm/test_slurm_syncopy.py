@@ -16,7 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "syncopy_freqanalysis.py"
 
 
 def test_freqanalysis_on_slurm_equals_sequential(tmp_path, slurm_tmp, jobs, poll):
-    env = syncopy_env(tmp_path, hide_srun=False)
+    env = syncopy_env(tmp_path, local=False)
     env["ACME_PROFILE"] = "none"
     with syncopy_python() as python:
         proc = subprocess.run([str(python), str(SCRIPT), "small", str(slurm_tmp)],
