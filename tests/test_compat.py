@@ -205,3 +205,13 @@ def test_config_client_after_the_run_is_the_runs_client(in_tmp, no_slurm):
     assert used.status == "closed"  # stopped with the run; no new cluster was started
     with pytest.raises(ValueError):
         distributed.get_client()
+
+
+def test_a_question_never_answered_validly_takes_the_default(monkeypatch, capsys):
+    from acme.prompt import MAX_INVALID_ANSWERS, ask
+
+    asked = []
+    monkeypatch.setattr("builtins.input", lambda q: asked.append(q) or "maybe")
+    assert ask("Keep? [k/7]", ["k", "7"], default="7") == "7"
+    assert len(asked) == MAX_INVALID_ANSWERS + 1
+    assert "No valid answer after 5 tries; using the default '7'." in capsys.readouterr().out
