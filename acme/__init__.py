@@ -12,7 +12,8 @@ import logging
 from typing import Any
 
 from ._version import __version__
-from .errors import AmbiguousOperationError, ParallelMapError
+from .daemon import ACMEdaemon
+from .errors import AmbiguousOperationError, ArgumentError, ParallelMapError
 from .executor import Executor
 from .params import Param, as_columns, missing
 from .pmap import ParallelMap
@@ -20,7 +21,9 @@ from .pmap import ParallelMap
 __all__ = [
     "ParallelMap",
     "Executor",
+    "ACMEdaemon",
     "ParallelMapError",
+    "ArgumentError",
     "Param",
     "missing",
     "as_columns",

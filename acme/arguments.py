@@ -30,10 +30,11 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
+from .errors import ArgumentError
 from .options import check_int
 from .params import ParamSpace
 
-__all__ = ["CallPlan", "plan_calls", "plan_space", "size_mb", "func_name"]
+__all__ = ["CallPlan", "plan_calls", "plan_space", "size_mb", "func_name", "describe_plan"]
 
 _PREFIX = "<ParallelMap>"
 
@@ -163,7 +164,7 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
             args_list.append(kwargs.pop(p.name))
     unknown = [k for k in kwargs if k not in by_name and not var_kw]
     if unknown:
-        raise TypeError(
+        raise ArgumentError(
             f"{_PREFIX} {name} accepts at maximum {len(keyword_names)} keyword arguments "
             f"{_names(keyword_names)}, found {len(kwargs)}: unexpected keyword argument "
             f"{unknown[0]!r}")
@@ -334,3 +335,32 @@ def size_mb(obj: Any, depth: int = 0) -> float:
     if isinstance(obj, (list, tuple)) and depth < 2:
         size += sum(size_mb(item, depth + 1) for item in obj[:10000])
     return size
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"ndarray{value.shape} {value.dtype}"
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__} of {len(value)}"
+    return type(value).__name__
+
+
+def describe_plan(plan: CallPlan) -> str:
+    """What a run splits and what it broadcasts, for the debug log."""
+    params = [p.name for p in _signature(plan.func).parameters.values()
+              if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                            inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+
+    def pos_name(i: int) -> str:
+        return params[i] if i < len(params) else f"args[{i}]"
+
+    names = [pos_name(i) for i in plan.split_pos] + list(plan.split_kw)
+    split = [f"{n} ({_short(v)})" for n, v in zip(names, plan.split_values, strict=True)]
+    whole = [f"{pos_name(i)} ({_short(a)}, {size_mb(a):.2f} MB)"
+             for i, a in enumerate(plan.args) if i not in plan.split_pos]
+    whole += [f"{k} ({_short(v)}, {size_mb(v):.2f} MB)" for k, v in plan.kwargs.items()
+              if k not in plan.split_kw]
+    return (f"{plan.n_calls} calls of {func_name(plan.func)}: split across the calls: "
+            f"{', '.join(split) or 'nothing'}; passed whole to every call (sent once): "
+            f"{', '.join(whole) or 'nothing'}"
+            + ("; taskID passed" if plan.pass_task_id else ""))

@@ -19,8 +19,8 @@ import distributed
 from .arguments import CallPlan
 from .options import RunOptions, parse_mem_mb
 
-__all__ = ["ClientHandle", "acquire", "acquire_client", "release", "shutdown",
-           "local_worker_count"]
+__all__ = ["ClientHandle", "acquire", "acquire_client", "check_usable", "describe_client",
+           "release", "shutdown", "local_worker_count"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,39 @@ def _current_client() -> distributed.Client | None:
         return None
 
 
+def describe_client(handle: ClientHandle) -> str:
+    """The client, its cluster and its workers, for the debug log."""
+    client = handle.client
+    info = client.scheduler_info(n_workers=-1) if _accepts_n_workers(client) \
+        else client.scheduler_info()
+    workers = info.get("workers", {})
+    threads = sum(w.get("nthreads", 0) for w in workers.values())
+    limits = sorted({w.get("memory_limit", 0) for w in workers.values()})
+    memory = ", ".join(f"{m / 1e9:.2f} GB" if m else "unlimited" for m in limits) or "-"
+    cluster = type(client.cluster).__name__ if client.cluster is not None else "none"
+    return (f"Client {client.id} ({'started by this run' if handle.owned else 'attached'}), "
+            f"scheduler {info.get('address')}, cluster {cluster}: {len(workers)} workers, "
+            f"{threads} threads, memory limit per worker {memory}")
+
+
+def _accepts_n_workers(client: distributed.Client) -> bool:
+    import inspect
+    return "n_workers" in inspect.signature(client.scheduler_info).parameters
+
+
+def check_usable(client: distributed.Client) -> None:
+    """Raise ``RuntimeError`` (ACME's "no active workers found") unless ``client`` has a
+    running scheduler with at least one worker."""
+    from .clusters.detect import client_is_usable
+
+    if not client_is_usable(client):
+        raise RuntimeError(
+            f"no active workers found in distributed computing client {client}. "
+            "It cannot be reused: close it with `acme.cluster_cleanup(client)` (or "
+            "`client.close()`) and run again to start a new cluster, or add workers to "
+            "it first (e.g. `client.cluster.scale(n)`).")
+
+
 def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logging.Logger
             ) -> ClientHandle:
     """Attach to the default client, or start a cluster for this run.
@@ -70,16 +103,11 @@ def acquire_client(options: RunOptions, n_calls: int | None, log_dir: Path | Non
     """:func:`acquire` for ``n_calls`` calls (None: not known in advance, as for
     :class:`~acme.Executor`); ``estimate_gb`` measures a call's memory for
     ``partition="auto"`` (None: nothing to measure)."""
-    from .clusters.detect import client_is_usable, slurm_available
+    from .clusters.detect import slurm_available
 
     client = _current_client()
     if client is not None:
-        if not client_is_usable(client):
-            raise RuntimeError(
-                f"no active workers found in distributed computing client {client}. "
-                "It cannot be reused: close it with `acme.cluster_cleanup(client)` (or "
-                "`client.close()`) and run again to start a new cluster, or add workers to "
-                "it first (e.g. `client.cluster.scale(n)`).")
+        check_usable(client)
         log.info("Attaching to parallel computing client %s", client)
         if options.threads_per_worker != 1:
             log.warning("`threads_per_worker` only applies to clusters acme starts: the "

@@ -151,6 +151,12 @@ def _size(n_bytes: float) -> str:
     return f"{int(n_bytes)} B"
 
 
+def _acme_size(n_bytes: float) -> str:
+    """ACME's dry-run figure: MB with two decimals ("0.01 MB"), GB above 1000 MB."""
+    mb = n_bytes / 1e6
+    return f"{mb / 1000:3.2f} GB" if mb > 1000 else f"{mb:3.2f} MB"
+
+
 def _seconds(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.2f} s"
@@ -355,7 +361,7 @@ def dry_run(pmap: ParallelMap, n_samples: int = 1, *, log: logging.Logger | None
     n_workers = planned_workers(opts.n_workers, plan.n_calls)
     log.info("Dry-run completed. Elapsed time is %f seconds, estimated memory consumption "
              "was %s.\n%s", max(s.seconds for s in estimate.samples),
-             _size(estimate.call_bytes), estimate.summary(n_workers))
+             _acme_size(estimate.call_bytes), estimate.summary(n_workers))
     return estimate
 
 

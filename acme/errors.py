@@ -8,10 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ParallelMapError", "AmbiguousOperationError"]
+__all__ = ["ParallelMapError", "AmbiguousOperationError", "ArgumentError"]
 
 #: How many failed task ids the error message lists before summarising the rest.
 _SHOWN_IDS = 10
+
+
+class ArgumentError(TypeError, ValueError):
+    """A bad argument where Python's convention and ACME's disagree on the exception type
+    (an unexpected keyword, an unknown dtype name, a ``stop_client`` string other than
+    ``"auto"``): both ``except TypeError`` and ``except ValueError`` catch it."""
 
 
 class ParallelMapError(RuntimeError):
@@ -27,7 +33,7 @@ class ParallelMapError(RuntimeError):
         (empty if all calls succeeded and only the container failed).
     results : list
         What :meth:`ParallelMap.compute` would have returned, with ``None`` at the
-        positions of failed calls (for ``result_shape`` in memory: ``[array]`` or
+        positions of failed calls (for ``result_shape`` in memory: the array or
         ``[array, extras]``, whose failed slots hold zeros and ``None``).
     container_error : str or None
         Why the results container could not be written (e.g. ``"OSError: [Errno 28]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+import time
 import traceback
 import uuid
 import warnings
@@ -33,6 +34,8 @@ from .availability import WorkerWatch, replicate_to_running
 from .tasks import CallOutcome, SharedCall, run_chunk, shared_value
 
 __all__ = ["chunk_ranges", "execute", "CHUNKS_PER_SLOT"]
+
+log = logging.getLogger("ACME")
 
 #: Chunks per worker thread: enough for load balancing and a moving progress bar,
 #: few enough that dask's per-task cost (about 1-2 ms) is negligible.
@@ -129,15 +132,22 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     # waited on a worker that another call killed. What fails on its own is final.
     rerun: collections.deque[int] = collections.deque()
 
+    submitted: dict[str, float] = {}  # key -> submission time, for the debug log
+
     def submit(chunk: range, key: str) -> distributed.Future:
         calls = [(i, plan.call_values(i)) for i in chunk]
         future = client.submit(run_chunk, shared_future, calls, pure=False, key=key)
         futures[future] = chunk
+        submitted[key] = time.perf_counter()
         return future
 
     rerunning: distributed.Future | None = None  # at most one call reruns at a time
     try:
-        for j, chunk in enumerate(chunk_ranges(plan.n_calls, slots, chunk_size)):
+        chunks = chunk_ranges(plan.n_calls, slots, chunk_size)
+        sizes = sorted({len(c) for c in chunks})  # nearly equal: one or two sizes
+        log.debug("Sending %d calls as %d dask tasks of %s calls each (%d worker threads)",
+                  plan.n_calls, len(chunks), "-".join(map(str, sizes)), slots)
+        for j, chunk in enumerate(chunks):
             submit(chunk, f"acme-{name}-{token}-{j}")
         pending = distributed.as_completed(list(futures))
         for future in watch.completed(pending):
@@ -148,6 +158,9 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
                 pending.add(future)
                 continue
             chunk = futures.pop(future)
+            log.debug("Task %s (calls %d-%d) %s after %.2f s", future.key, chunk.start,
+                      chunk.stop - 1, future.status,
+                      time.perf_counter() - submitted.pop(str(future.key), time.perf_counter()))
             first_round = future is not rerunning
             if not first_round:
                 rerunning = None

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .errors import ArgumentError
+
 __all__ = ["RunOptions", "validate_options", "check_bool", "check_int", "parse_mem_mb",
            "check_threads_per_worker", "check_init_function"]
 
@@ -158,7 +160,7 @@ def _check_dtype(dtype: Any) -> str:
     try:
         kind = np.dtype(dtype).kind
     except TypeError:
-        raise ValueError(f"`result_dtype` has to be a valid NumPy datatype specification, "
+        raise ArgumentError(f"`result_dtype` has to be a valid NumPy datatype specification, "
                          f"not {dtype!r}") from None
     # The stacked dataset holds numbers only (ResultTypeError for anything else).
     if kind not in "biufc":
@@ -214,7 +216,9 @@ def validate_options(**kw: Any) -> tuple[RunOptions, list[str]]:
             raise TypeError(f"`verbose` has to be `True`, `False` or `None`, not {kw['verbose']!r}")
     stop = kw["stop_client"]
     if not (isinstance(stop, bool) or stop == "auto"):
-        raise TypeError(f"`stop_client` has to be 'auto' or Boolean, not {stop!r}")
+        # a wrong string is a wrong value (ACME: ValueError); anything else a wrong type
+        error = ArgumentError if isinstance(stop, str) else TypeError
+        raise error(f"`stop_client` has to be 'auto' or Boolean, not {stop!r}")
     n_workers = kw["n_workers"]
     _check_choice(n_workers, "n_workers", "auto")
     if not isinstance(n_workers, str):

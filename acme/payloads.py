@@ -29,7 +29,7 @@ import numpy as np
 
 from .outputs import atomic_write
 
-__all__ = ["StorageSpec", "write_result", "write_pickle", "pickled_warning", "hdf5_datasets",
+__all__ = ["StorageSpec", "as_row", "write_result", "write_pickle", "pickled_warning", "hdf5_datasets",
            "to_dataset", "check_shape", "fit_result", "ResultShapeError", "ResultTypeError",
            "close_hdf5", "closing_hdf5", "discard_writes"]
 
@@ -139,6 +139,18 @@ def hdf5_datasets(result: Any, shaped: bool) -> dict[str, np.ndarray]:
                                   or all(isinstance(v, str) for v in values)):
         return {"result_0": to_dataset(values)}
     return {f"result_{k}": to_dataset(v) for k, v in enumerate(values)}
+
+
+def as_row(result: Any, result_shape: tuple[float | None, ...]) -> Any:
+    """A tuple of numbers that exactly fills one row of a 1-D ``result_shape`` row
+    (e.g. three scores for ``result_shape=(None, 3)``) is that row: one return value,
+    as an array. Any other result is returned unchanged (a tuple then holds several
+    return values, the first of which is stacked)."""
+    row = [dim for dim in result_shape if dim is not None]
+    if (isinstance(result, tuple) and len(row) == 1 and row[0] != np.inf
+            and len(result) == row[0] and all(_is_scalar(v) for v in result)):
+        return np.asarray(result)
+    return result
 
 
 def check_shape(value: Any, result_shape: tuple[float | None, ...],

@@ -22,17 +22,19 @@ from tqdm.auto import tqdm
 
 from . import clients, dryrun
 from ._version import __version__
-from .arguments import CallPlan, func_name, plan_calls, size_mb
+from .arguments import CallPlan, describe_plan, func_name, plan_calls, size_mb
 from .availability import WorkerWatch
 from .cleanup import cleanup_for_run
 from .containers import SingleFileWriter, build_link_container
+from .daemon import ACMECompat
 from .errors import ParallelMapError
 from .execution import execute
 from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
-from .outputs import RunPaths, auto_dir_name
+from .outputs import RunPaths
 from .paramstore import GridAxes, check_grid, check_names, grid_shape, write_params
 from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
+from .preload import preloaded
 from .results import assemble_results
 from .tasks import CallOutcome, run_call, shared_call
 from .worker_init import InitFilled, plugin_name
@@ -54,7 +56,7 @@ class _Run:
         self.created: list[Path] = []  # removed again if the run computes nothing
 
 
-class ParallelMap:
+class ParallelMap(ACMECompat):
     """Call ``func`` once per input, in parallel, and keep every result.
 
     Parameters
@@ -193,6 +195,7 @@ class ParallelMap:
         self._notes = notes + list(plan.notes) + self._size_notes(args, kwargs)
         self._run: _Run | None = None
         self._computed = False
+        self._init_compat()  # ACME's daemon/config/argv/kwargv (acme.daemon)
         if options.output_dir is not None and options.write_worker_results:
             existing = self._paths(options.output_dir).existing_results()
             if existing:
@@ -247,8 +250,8 @@ class ParallelMap:
             * ``single_file=True``: ``[container]``;
             * in memory (``write_worker_results=False``): the return values in call
               order;
-            * in memory with ``result_shape``: ``[array]``, the first return values
-              stacked into one array of ``result_shape`` and ``result_dtype``; if the
+            * in memory with ``result_shape``: the array of the first return values,
+              stacked in ``result_shape`` and ``result_dtype`` (as ACME returns it); if the
               function returns more values, ``[array, extras]`` where ``extras[i]`` is
               the tuple of the further return values of call ``i`` (``None`` for a
               failed call). With ``result_grid=True`` the array has one axis per
@@ -270,6 +273,8 @@ class ParallelMap:
         if self._computed:
             raise RuntimeError("compute() already ran for this ParallelMap; create a new "
                                "ParallelMap to run again (results are never overwritten)")
+        if not self._ready_to_compute():
+            return None
         standalone = self._run is None
         if self._run is None:
             self._open()
@@ -277,6 +282,7 @@ class ParallelMap:
             self._run.runlog.adopt_thread()
         failed = True
         try:
+            self._apply_argument_edits()  # argv/kwargv edited inside the with block
             self._computed = True
             result = self._compute(debug, chunk_size)
             failed = False
@@ -302,12 +308,13 @@ class ParallelMap:
     def _open(self) -> None:
         if self._run is not None:
             raise RuntimeError("this ParallelMap is already running")
+        self._apply_argument_edits()
         opts = self.options
         now = datetime.now()
         paths = None
         created: list[Path] = []  # removed again if the run ends before it starts
         if opts.write_worker_results:
-            output_dir = opts.output_dir or Path.cwd() / auto_dir_name(now)
+            output_dir = self._output_dir_for_run(now)
             paths = self._paths(output_dir)
             created += [p for p in (output_dir, *output_dir.parents) if not p.exists()][-1:]
             try:
@@ -399,6 +406,7 @@ class ParallelMap:
             return None
         started = time.perf_counter()
         opts, plan = self.options, self.plan
+        log.debug("%s", describe_plan(plan))
         storage = self._storage()
         where = _where_results(opts.storage, run.paths)
         grid = grid_shape(self._grid_axes)
@@ -448,10 +456,13 @@ class ParallelMap:
             else:
                 if run.client is None:
                     log_dir = run.paths.output_dir if run.paths else None
-                    run.client = clients.acquire(opts, plan, log_dir, log)
+                    run.client = self._client_for_run(
+                        self._take_pending_client()
+                        or clients.acquire(opts, plan, log_dir, log))
                     if isinstance(self.func, InitFilled):
                         self.func.register(run.client.client)
                 client = run.client.client
+                log.debug("%s", clients.describe_client(run.client))
                 slots = max(sum(client.nthreads().values()), run.client.expected_workers)
                 log.info("Preparing %d parallel calls of `%s` using %d workers",
                          plan.n_calls, self.func_name, len(client.nthreads()))
@@ -460,7 +471,8 @@ class ParallelMap:
                 watch = WorkerWatch(client, opts.setup_timeout, log,
                                     replace_jobs=run.client.owned,
                                     on_state=_describe(bar, self.func_name))
-                execute(client, plan, shared, slots, chunk_size, collect, watch)
+                with preloaded(client, shared, self.func_name):
+                    execute(client, plan, shared, slots, chunk_size, collect, watch)
         except BaseException:
             if writer is not None:  # the error on its way out is the one to see
                 writer.close(outcomes, quiet=True)

@@ -2,10 +2,10 @@
 
 * HDF5 payloads or pickles: the path of each call's file, in call order;
 * a single file: ``[container]``;
-* in memory: each call's return value, in call order; with ``result_shape``,
-  ``[array]`` (the stacked first return values, as ACME's user guide shows) or, when the
-  function returns more than one value, ``[array, extras]`` with ``extras[i]`` the tuple of
-  call ``i``'s further return values.
+* in memory: each call's return value, in call order; with ``result_shape``, the
+  array of the stacked return values (as ACME returns it) or, when the function returns
+  more than one value, ``[array, extras]`` with ``extras[i]`` the tuple of call ``i``'s
+  further return values.
 
 Failed calls are ``None`` (their slot of a stacked array holds zeros).
 """
@@ -48,4 +48,4 @@ def assemble_results(outcomes: list[CallOutcome | None], opts: RunOptions,
         extras.append(tuple(values[1:]) if values is not None else None)
     if any(o is not None and o.n_values > 1 for o in ok):
         return [stacked, extras]
-    return [stacked]
+    return stacked

@@ -19,10 +19,10 @@ import numpy as np
 
 from .arguments import CallPlan, assemble
 from .heap import payload_heap
-from .payloads import StorageSpec, check_shape, fit_result, write_result
+from .payloads import StorageSpec, as_row, check_shape, fit_result, write_result
 
-__all__ = ["SharedCall", "CallOutcome", "run_chunk", "run_call", "shared_call",
-           "shared_value"]
+__all__ = ["SharedCall", "CallOutcome", "load_function", "run_chunk", "run_call",
+           "shared_call", "shared_value"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,12 @@ class CallOutcome:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(blob: bytes, sys_path: tuple[str, ...]) -> Callable[..., Any]:
+def load_function(blob: bytes, sys_path: tuple[str, ...]) -> Callable[..., Any]:
+    """The function pickled in ``blob``, loaded once per process (cached).
+
+    Workers load it on their main thread first (:mod:`acme.preload`), so that a module
+    installing signal handlers at import can be imported; a task only finds it here.
+    """
     # Modules importable in the caller must be importable here (attached clients).
     for entry in sys_path:
         if entry not in sys.path:
@@ -75,6 +80,8 @@ def run_call(func: Callable[..., Any], shared: SharedCall, index: int,
         kwargs["taskID"] = index
     try:
         result = func(*args, **kwargs)
+        if shared.storage.result_shape is not None:
+            result = as_row(result, shared.storage.result_shape)
         n_values = len(result) if isinstance(result, tuple) else 1
         shape = None
         spec = shared.storage
@@ -111,7 +118,7 @@ def shared_value(shared: SharedCall) -> SharedCall:
 def run_chunk(shared: SharedCall, calls: Sequence[tuple[int, Sequence[Any]]]
               ) -> list[CallOutcome]:
     """Run ``calls`` (pairs of call index and split values) one after the other."""
-    func = _load(shared.func_blob, shared.sys_path)
+    func = load_function(shared.func_blob, shared.sys_path)
     heap = payload_heap() if shared.storage.storage == "hdf5" else contextlib.nullcontext()
     with heap:
         return [run_call(func, shared, index, values) for index, values in calls]

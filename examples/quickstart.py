@@ -140,10 +140,10 @@ def walkthrough(base: Path) -> None:
         print(f"  result_0: shape {dset.shape}, dtype {dset.dtype}, virtual {dset.is_virtual}")
         check(dset[()], expected)
 
-    section("result_shape=(None, 3) in memory: [array]")
+    section("result_shape=(None, 3) in memory: one array")
     with ParallelMap(powers, [1, 2, 3, 4], result_shape=(None, 3),
                      write_worker_results=False, verbose=False) as pmap:
-        [stacked] = pmap.compute()
+        stacked = pmap.compute()
     check(stacked, expected)
 
     section("a failing call: acme.ParallelMapError (the error log below is expected)")

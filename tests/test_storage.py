@@ -227,9 +227,10 @@ def test_matrix(tmp_path, in_tmp, mode, nvals, kind):
         return
     result_shape = kwargs.get("result_shape")
     if mode == "memory_shape":
-        assert len(results) == (1 if nvals == 1 else 2)
-        np.testing.assert_array_equal(results[0], stacked(firsts, result_shape))
-        assert results[0].dtype == np.float64
+        array = results if nvals == 1 else results[0]  # the array, or [array, extras]
+        assert isinstance(array, np.ndarray) and (nvals == 1 or len(results) == 2)
+        np.testing.assert_array_equal(array, stacked(firsts, result_shape))
+        assert array.dtype == np.float64
         if nvals == 3:
             assert len(results[1]) == N
             for extras, ret in zip(results[1], serial, strict=True):
@@ -274,8 +275,8 @@ SHAPED_MODES = {
 
 def read_stacked(pmap, results, mode):
     if mode == "memory_shape":
-        [array] = results
-        return array
+        assert isinstance(results, np.ndarray)
+        return results
     with h5py.File(pmap.results_container, "r") as h5f:
         assert h5f["result_0"].is_virtual == (mode == "shape")
         return h5f["result_0"][()]
@@ -375,7 +376,7 @@ def test_wrong_shape_fails_that_task(tmp_path, mode):
     good = np.array([np.full(4, x) for x in INPUTS])
     good[1] = 0  # the failed call's slot holds the fill value
     if mode == "memory_shape":
-        np.testing.assert_array_equal(err.value.results[0], good)
+        np.testing.assert_array_equal(err.value.results, good)
         return
     with h5py.File(pmap.results_container, "r") as h5f:
         np.testing.assert_array_equal(h5f["result_0"][()], good)
@@ -566,3 +567,29 @@ def test_atomic_write_publishes_whole_files_only(tmp_path):
         fh.write(b"whole")
     assert [p.name for p in tmp_path.iterdir()] == ["f_0.h5"]
     assert final.read_bytes() == b"whole"
+
+
+# -- a tuple of numbers filling one row (ACME's classifier tutorial) -------------------------
+def three_scores(seed):
+    rng = np.random.default_rng(int(seed * 10))
+    return float(rng.random()), float(rng.random()), float(rng.random())
+
+
+@pytest.mark.parametrize("mode", ["shape", "single_shape", "memory_shape"])
+def test_tuple_of_numbers_filling_the_row_is_the_row(tmp_path, mode):
+    pmap, results, _ = run(three_scores, tmp_path, result_shape=(None, 3),
+                           **SHAPED_MODES[mode])
+    expected = np.array([three_scores(x) for x in INPUTS])
+    array = read_stacked(pmap, results, mode)
+    np.testing.assert_array_equal(array, expected)
+    if mode == "memory_shape":
+        assert results[:, 2].shape == (N,)  # as the tutorial indexes it
+
+
+def test_tuple_of_numbers_not_filling_the_row_is_several_values():
+    from acme.payloads import as_row
+
+    assert as_row((1.0, 2.0), (None, 3)) == (1.0, 2.0)
+    assert as_row((1.0, "a", 2.0), (None, 3)) == (1.0, "a", 2.0)
+    assert as_row((1.0, 2.0, 3.0), (None, np.inf)) == (1.0, 2.0, 3.0)
+    np.testing.assert_array_equal(as_row((1, 2, 3), (3, None)), [1, 2, 3])
