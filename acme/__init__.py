@@ -14,10 +14,15 @@ from typing import Any
 from ._version import __version__
 from .errors import ParallelMapError
 from .pmap import ParallelMap
+from .record import RunStatus, run_status
+from .resume import resume_run
 
 __all__ = [
     "ParallelMap",
     "ParallelMapError",
+    "run_status",
+    "RunStatus",
+    "resume_run",
     "local_cluster_setup",
     "slurm_cluster_setup",
     "esi_cluster_setup",

@@ -22,13 +22,14 @@ import math
 import traceback
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
 
 import distributed
+from distributed.scheduler import KilledWorker
 
 from .arguments import CallPlan, func_name
-from .tasks import CallOutcome, SharedCall, run_chunk, shared_value
+from .tasks import EXCEPTION, WORKER_DIED, CallOutcome, SharedCall, run_chunk, shared_value
 
 __all__ = ["chunk_ranges", "execute", "CHUNKS_PER_SLOT"]
 
@@ -52,7 +53,7 @@ def chunk_ranges(n_calls: int, slots: int, chunk_size: int | None = None) -> lis
     return chunks
 
 
-def _failed_chunk(chunk: range, future: distributed.Future,
+def _failed_chunk(chunk: Sequence[int], future: distributed.Future,
                   error: BaseException | None = None) -> list[CallOutcome]:
     """Every call of a chunk whose task itself failed (e.g. its worker died), whose result
     could not be read (``error``), or which was cancelled (e.g. by a client restart)."""
@@ -68,7 +69,8 @@ def _failed_chunk(chunk: range, future: distributed.Future,
                              f"{future.status}")
         tb = f"{type(exc).__name__}: {exc}\n"
     summary = f"{type(exc).__name__}: {exc}"
-    return [CallOutcome(i, None, None, tb, summary, None) for i in chunk]
+    kind = WORKER_DIED if isinstance(exc, KilledWorker) else EXCEPTION
+    return [CallOutcome(i, None, None, tb, summary, None, kind=kind) for i in chunk]
 
 
 def _read(future: distributed.Future
@@ -102,17 +104,25 @@ def _send_shared(client: distributed.Client, shared: SharedCall, key: str
 
 
 def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slots: int,
-            chunk_size: int | None, on_outcome: Callable[[CallOutcome], None]) -> None:
-    """Run all calls of ``plan`` on ``client``, handing each outcome to ``on_outcome``
-    as its chunk completes.
+            chunk_size: int | None, on_outcome: Callable[[CallOutcome], None],
+            calls: Sequence[int] | None = None, retries: int = 0,
+            attempts: Sequence[int] | None = None) -> None:
+    """Run the calls ``calls`` (default: all) of ``plan`` on ``client``, handing each
+    final outcome to ``on_outcome`` as its chunk completes.
 
-    On any exception (also ``KeyboardInterrupt``, or one raised by ``on_outcome``) this
-    run's tasks are cancelled before the exception propagates.
+    A call that failed runs again, on its own, up to ``retries`` more times; its
+    outcome's ``attempts`` counts its runs, starting from ``attempts[i]`` (runs of earlier
+    sessions of a resumed run). On any exception (also ``KeyboardInterrupt``, or one
+    raised by ``on_outcome``) this run's tasks are cancelled before the exception
+    propagates.
     """
+    todo = list(range(plan.n_calls)) if calls is None else list(calls)
+    ran = collections.Counter({i: int(attempts[i]) for i in todo} if attempts is not None
+                              else {})
     token = uuid.uuid4().hex[:10]
     name = func_name(plan.func)
     shared_future = _send_shared(client, shared, f"acme-{name}-{token}-shared")
-    futures: dict[distributed.Future, range] = {}
+    futures: dict[distributed.Future, Sequence[int]] = {}
     # Calls of chunks that failed as a whole (calls' own exceptions are caught inside a
     # chunk): one call killed its worker, or a result could not be sent back. They run
     # again one at a time, so the failure lands only on the call causing it; all at
@@ -121,7 +131,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     # waited on a worker that another call killed. What fails on its own is final.
     rerun: collections.deque[int] = collections.deque()
 
-    def submit(chunk: range, key: str) -> distributed.Future:
+    def submit(chunk: Sequence[int], key: str) -> distributed.Future:
         calls = [(i, plan.call_values(i)) for i in chunk]
         future = client.submit(run_chunk, shared_future, calls, pure=False, key=key)
         futures[future] = chunk
@@ -129,8 +139,8 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
 
     rerunning: distributed.Future | None = None  # at most one call reruns at a time
     try:
-        for j, chunk in enumerate(chunk_ranges(plan.n_calls, slots, chunk_size)):
-            submit(chunk, f"acme-{name}-{token}-{j}")
+        for j, part in enumerate(chunk_ranges(len(todo), slots, chunk_size) if todo else []):
+            submit(todo[part.start:part.stop], f"acme-{name}-{token}-{j}")
         pending = distributed.as_completed(list(futures))
         for future in pending:
             outcomes, error = _read(future)
@@ -147,11 +157,20 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
                 rerun.extend(chunk)
             else:
                 for outcome in outcomes or _failed_chunk(chunk, future, error):
-                    on_outcome(outcome)
+                    i = outcome.index
+                    ran[i] += 1
+                    outcome.attempts = ran[i]
+                    if outcome.ok or ran[i] > retries + (attempts[i] if attempts else 0) \
+                            or future.status == "cancelled":
+                        on_outcome(outcome)
+                    elif outcome.kind == WORKER_DIED:
+                        rerun.append(i)  # one at a time: it may kill its worker again
+                    else:
+                        pending.add(submit([i], f"acme-{name}-{token}-call{i}-{ran[i]}"))
             future.release()
             if rerun and rerunning is None:
                 i = rerun.popleft()
-                rerunning = submit(range(i, i + 1), f"acme-{name}-{token}-call{i}")
+                rerunning = submit([i], f"acme-{name}-{token}-call{i}-r{ran[i]}")
                 pending.add(rerunning)
     except BaseException:
         client.cancel(list(futures) + [shared_future])

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
+import numpy as np
 from tqdm.auto import tqdm
 
 from . import clients, dryrun
 from ._version import __version__
 from .arguments import CallPlan, func_name, plan_calls, size_mb
+from .checkpoint import Checkpointer
 from .cleanup import cleanup_for_run
 from .containers import SingleFileWriter, build_link_container
 from .errors import ParallelMapError
@@ -30,8 +32,23 @@ from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
 from .outputs import RunPaths, auto_dir_name
 from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
+from .record import (
+    DONE,
+    NOT_RUN,
+    PICKLED,
+    CallTable,
+    RecordWriter,
+    call_hashes,
+    func_hash,
+    inputs_path,
+    provenance,
+    record_path,
+    value_hash,
+    write_inputs,
+)
 from .results import assemble_results
-from .tasks import CallOutcome, run_call, shared_call
+from .resume import check_resume, options_json, prior_outcomes, resume_line
+from .tasks import WORKER_DIED, CallOutcome, run_call, shared_call
 
 __all__ = ["ParallelMap"]
 
@@ -47,6 +64,7 @@ class _Run:
         self.started = started
         self.client: clients.ClientHandle | None = None
         self.declined = False  # the user answered "n" after the dry run
+        self.recorded = False  # the run record exists
 
 
 class ParallelMap:
@@ -101,6 +119,14 @@ class ParallelMap:
         or ``False`` force one or none; a string is the log file's path.
     cleanup_threshold_days : int or None
         Remove auto-named ``ACME_*`` output directories older than this many days.
+    resume : bool
+        Finish the earlier run in ``output_dir``: run only its calls that are not done
+        (failed, interrupted or never run), in the same directory and container. Refused
+        before any work if ``output_dir`` holds no run of ``func``
+        (``FileNotFoundError``) or if the function or an argument differs from the
+        recorded run (``ValueError`` naming the first differing call and argument).
+    retries : int
+        Run a failing call up to this many more times (default 0).
     **kwargs
         Keyword arguments of ``func``, split or broadcast like ``*args``.
 
@@ -126,7 +152,8 @@ class ParallelMap:
                  setup_interactive: bool = True, stop_client: bool | str = "auto",
                  verbose: bool | None = None, dryrun: bool = False,
                  logfile: bool | str | None = None,
-                 cleanup_threshold_days: int | None = None, **kwargs: Any) -> None:
+                 cleanup_threshold_days: int | None = None, resume: bool = False,
+                 retries: int = 0, **kwargs: Any) -> None:
         options, notes = validate_options(
             write_worker_results=write_worker_results, output_dir=output_dir,
             result_shape=result_shape, result_dtype=result_dtype, single_file=single_file,
@@ -134,7 +161,12 @@ class ParallelMap:
             mem_per_worker=mem_per_worker, setup_timeout=setup_timeout,
             setup_interactive=setup_interactive, stop_client=stop_client, verbose=verbose,
             dryrun=dryrun, logfile=logfile, cleanup_threshold_days=cleanup_threshold_days)
+        check_bool(resume, "resume")
+        self.retries = check_int(retries, "retries", minimum=0)
         plan = plan_calls(func, args, kwargs, n_inputs)
+        # The record of an earlier run, checked before anything is created.
+        self._prior = check_resume(options, plan, n_inputs) if resume else None
+        self._given = (args, kwargs, n_inputs)  # stored with the record, to run it again
         self.options: RunOptions = options
         self.plan: CallPlan = plan
         self.func = func
@@ -143,8 +175,10 @@ class ParallelMap:
         self._notes = notes + list(plan.notes) + self._size_notes(args, kwargs)
         self._run: _Run | None = None
         self._computed = False
-        if options.output_dir is not None and options.write_worker_results:
+        if options.output_dir is not None and options.write_worker_results and not resume:
             existing = self._paths(options.output_dir).existing_results()
+            existing += [p for p in [record_path(options.output_dir, self.func_name)]
+                         if p.exists()]
             if existing:
                 raise FileExistsError(
                     f"`output_dir` {options.output_dir} already holds results of "
@@ -252,7 +286,7 @@ class ParallelMap:
             created += [p for p in (output_dir, *output_dir.parents) if not p.exists()][-1:]
             try:
                 output_dir.mkdir(parents=True, exist_ok=opts.output_dir is not None)
-                if opts.storage == "hdf5":
+                if opts.storage == "hdf5" and not paths.payload_dir.is_dir():
                     paths.payload_dir.mkdir()
                     created.append(paths.payload_dir)
             except OSError as err:
@@ -307,6 +341,9 @@ class ParallelMap:
             if run.client is not None:
                 clients.release(run.client, self.options.stop_client, failed)
         finally:
+            if run.recorded and run.paths is not None:
+                run.runlog.logger.info("To resume this run: %s",
+                                       resume_line(run.paths.output_dir))
             run.runlog.close()
 
     def _storage(self) -> StorageSpec:
@@ -328,37 +365,54 @@ class ParallelMap:
         opts, plan = self.options, self.plan
         storage = self._storage()
         where = _where_results(opts.storage, run.paths)
-        # Debug mode calls self.func directly: no need (or ability) to pickle it.
-        shared = shared_call(plan, storage, b"" if debug else cloudpickle.dumps(self.func))
+        func_blob = self._func_blob(debug)
+        # Debug mode calls self.func directly: no need to send the function anywhere.
+        shared = shared_call(plan, storage, b"" if debug else func_blob)
         outcomes: list[CallOutcome | None] = [None] * plan.n_calls
+        if self._prior is not None and run.paths is not None:
+            outcomes = prior_outcomes(self._prior, run.paths, opts.storage)
+        todo = [i for i, o in enumerate(outcomes) if o is None]
         writer = None
         if opts.storage == "single" and run.paths is not None and run.paths.container:
             writer = SingleFileWriter(run.paths.container, plan.n_calls, opts.result_shape,
-                                      opts.result_dtype)
+                                      opts.result_dtype, resume=self._prior is not None)
+        book = self._checkpointer(run, func_blob, outcomes, writer, log)
         n_failed = 0
         bar = None
 
         def collect(outcome: CallOutcome) -> None:
             nonlocal n_failed
-            if outcome.ok and writer is not None:
-                outcome = self._write_single(writer, outcome, storage)
+
+            def store() -> None:
+                if outcome.ok and writer is not None:
+                    self._write_single(writer, outcome, storage)
+                if opts.storage != "memory":
+                    outcome.value = None
+                outcomes[outcome.index] = outcome
+
+            if book is not None:
+                book.add(outcome, store)
+            else:
+                store()
             if outcome.warning:
                 log.warning(outcome.warning)
             if not outcome.ok:
                 n_failed += 1
                 _log_failure(log, outcome.index, outcome.summary, outcome.error)
-            if opts.storage != "memory":
-                outcome.value = None
-            outcomes[outcome.index] = outcome
             if bar is not None:
                 bar.update(1)
 
+        state = "interrupted"
         try:
+            if self._prior is not None:
+                log.info("Resuming the run in %s: %d of %d calls are done, running the "
+                         "other %d", run.paths.output_dir if run.paths else "",
+                         plan.n_calls - len(todo), plan.n_calls, len(todo))
             if debug:
                 log.warning("Running in debug mode: %d calls of `%s` one after the other "
-                            "in this process", plan.n_calls, self.func_name)
+                            "in this process", len(todo), self.func_name)
                 log.info("Results are stored %s", where)
-                for i in range(plan.n_calls):
+                for i in todo:
                     try:
                         outcome = run_call(self.func, shared, i, plan.call_values(i),
                                            catch=False)
@@ -368,42 +422,114 @@ class ParallelMap:
                                          traceback.format_exc())
                         raise
                     collect(outcome)
-            else:
+            elif todo:
                 if run.client is None:
                     log_dir = run.paths.output_dir if run.paths else None
                     run.client = clients.acquire(opts, plan, log_dir, log)
                 client = run.client.client
                 slots = max(sum(client.nthreads().values()), run.client.expected_workers)
                 log.info("Preparing %d parallel calls of `%s` using %d workers",
-                         plan.n_calls, self.func_name, len(client.nthreads()))
+                         len(todo), self.func_name, len(client.nthreads()))
                 log.info("Results are stored %s", where)
-                bar = self._progress()
-                execute(client, plan, shared, slots, chunk_size, collect)
+                bar = self._progress(plan.n_calls - len(todo))
+                attempts = None if self._prior is None else \
+                    [int(a) for a in self._prior.calls.attempts]
+                execute(client, plan, shared, slots, chunk_size, collect, calls=todo,
+                        retries=self.retries, attempts=attempts)
+            state = "failed" if n_failed else "finished"
         finally:
             if bar is not None:
                 bar.close()
-            if writer is not None:
+            if book is not None:
+                self._final_checkpoint(book, state, outcomes, log)
+            elif writer is not None:
                 writer.close(outcomes)
-        if opts.storage == "hdf5" and run.paths is not None and run.paths.container:
-            build_link_container(run.paths.container, run.paths.payload_dir, outcomes,
-                                 opts.result_shape, opts.result_dtype)
         results = assemble_results(outcomes, opts, self.results_container)
         elapsed = time.perf_counter() - started
         if n_failed:
             failed = {o.index: o.error or "" for o in outcomes if o is not None and not o.ok}
             first = next(o for o in outcomes if o is not None and not o.ok)
+            died = [o.index for o in outcomes if o is not None and o.kind == WORKER_DIED]
             log.error("%d of %d calls failed after %.2f s; the results of the other calls "
                       "are stored %s", n_failed, plan.n_calls, elapsed, where)
-            raise ParallelMapError(failed, plan.n_calls, results, first.summary or "")
+            raise ParallelMapError(failed, plan.n_calls, results, first.summary or "",
+                                   worker_died=died)
         log.info("SUCCESS! Finished %d calls in %.2f s", plan.n_calls, elapsed)
         if run.paths is not None:
             log.info("Results have been saved to %s",
                      self.results_container or run.paths.output_dir)
         return results
 
-    def _progress(self) -> tqdm:
-        return tqdm(total=self.n_inputs, bar_format=_TQDM_FORMAT, desc=self.func_name,
-                    disable=self.options.verbose is False)
+    def _func_blob(self, debug: bool) -> bytes:
+        try:
+            return cloudpickle.dumps(self.func)
+        except Exception:
+            if debug:  # debug mode never pickles: only a resume from the record needs it
+                return b""
+            raise
+
+    def _checkpointer(self, run: _Run, func_blob: bytes, outcomes: list[CallOutcome | None],
+                      writer: SingleFileWriter | None, log: logging.Logger
+                      ) -> Checkpointer | None:
+        """Write the inputs file (new runs) and the first record; checkpoint from now on."""
+        paths, opts, plan = run.paths, self.options, self.plan
+        if paths is None:
+            return None
+        name = self.func_name
+        args, kwargs, n_inputs = self._given
+        fhash = func_hash(self.func, func_blob)
+        if self._prior is None:
+            hashes = call_hashes(plan.split_values, plan.n_calls, plan.call_values)
+            write_inputs(inputs_path(paths.output_dir, name), func_blob,
+                         cloudpickle.dumps((args, kwargs, n_inputs)), hashes,
+                         value_hash((plan.args, plan.kwargs)))
+            calls = CallTable.empty(plan.n_calls)
+            start_time = datetime.now().isoformat(timespec="seconds")
+        else:
+            calls = self._prior.calls
+            calls.status[np.isin(calls.status, (DONE, PICKLED), invert=True)] = NOT_RUN
+            start_time = str(self._prior.attrs.get("start_time", ""))
+        header = dict(provenance(), func_module=str(getattr(self.func, "__module__", "")),
+                      func_name=name, func_hash=fhash, n_calls=plan.n_calls,
+                      storage=opts.storage, options=options_json(opts, n_inputs),
+                      container=paths.container.name if paths.container else "",
+                      start_time=start_time, end_time="")
+        container = paths.container
+        publish: Callable[[list[CallOutcome | None]], None] | None = None
+        finish: Callable[[list[CallOutcome | None]], None] | None = None
+        if writer is not None:
+            publish, finish = writer.checkpoint, writer.close
+        elif opts.storage == "hdf5" and container is not None:
+            payload_dir = paths.payload_dir
+
+            def links(snapshot: list[CallOutcome | None]) -> None:
+                build_link_container(container, payload_dir, snapshot,
+                                     opts.result_shape, opts.result_dtype)
+            publish = finish = links
+        book = Checkpointer(RecordWriter(paths.output_dir, name, header), calls, opts.storage,
+                            outcomes, publish, finish, log)
+        book.start()
+        run.recorded = True
+        return book
+
+    def _final_checkpoint(self, book: Checkpointer, state: str,
+                          outcomes: list[CallOutcome | None], log: logging.Logger) -> None:
+        """The last checkpoint; on an interruption, say how far the run got."""
+        try:
+            book.stop(state)
+        except Exception as err:
+            if state != "interrupted":
+                raise
+            # The error that interrupted the run is the one to report.
+            log.error("The final checkpoint failed: %s: %s", type(err).__name__, err)
+        if state == "interrupted":
+            done = sum(1 for o in outcomes if o is not None and o.ok)
+            log.warning("The run was interrupted with %d of %d calls done; their results "
+                        "are stored (run record: %s)", done, len(outcomes), book.record.path)
+
+    def _progress(self, initial: int = 0) -> tqdm:
+        return tqdm(total=self.n_inputs, initial=initial, bar_format=_TQDM_FORMAT,
+                    desc=self.func_name, disable=self.options.verbose is False)
 
     def _write_single(self, writer: SingleFileWriter, outcome: CallOutcome,
                       storage: StorageSpec) -> CallOutcome:
