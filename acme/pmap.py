@@ -47,7 +47,13 @@ from .record import (
     write_inputs,
 )
 from .results import assemble_results
-from .resume import check_resume, options_json, prior_outcomes, resume_line
+from .resume import (
+    check_resume,
+    options_json,
+    prior_outcomes,
+    remove_temporaries,
+    resume_line,
+)
 from .tasks import WORKER_DIED, CallOutcome, run_call, shared_call
 
 __all__ = ["ParallelMap"]
@@ -371,6 +377,8 @@ class ParallelMap:
         outcomes: list[CallOutcome | None] = [None] * plan.n_calls
         if self._prior is not None and run.paths is not None:
             outcomes = prior_outcomes(self._prior, run.paths, opts.storage)
+            for stale in remove_temporaries(run.paths):
+                log.debug("Removed %s, left by the interrupted run", stale)
         todo = [i for i, o in enumerate(outcomes) if o is None]
         writer = None
         if opts.storage == "single" and run.paths is not None and run.paths.container:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from .record import (
 )
 from .tasks import CallOutcome
 
-__all__ = ["Prior", "check_resume", "prior_outcomes", "resume_run", "options_json",
+__all__ = ["Prior", "check_resume", "prior_outcomes", "remove_temporaries", "resume_run", "options_json",
            "resume_line"]
 
 
@@ -161,6 +162,20 @@ def check_resume(options: RunOptions, plan: CallPlan, n_inputs: int | str) -> Pr
         raise ValueError(f"cannot resume the run in {folder}: "
                          f"{_first_difference(plan.func, old, plan, first)}")
     return Prior(attrs, calls)
+
+
+_TEMPORARY = re.compile(r"\.[0-9a-f]{12}\.tmp$")
+
+
+def remove_temporaries(paths: RunPaths) -> list[Path]:
+    """Remove the temporary files a killed run left (its driver is known to be gone:
+    :func:`check_resume` refuses while it runs); return them."""
+    folders = {paths.output_dir, paths.payload_dir}
+    stale = [p for folder in folders if folder.is_dir() for p in folder.iterdir()
+             if _TEMPORARY.search(p.name) and p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def prior_outcomes(prior: Prior, paths: RunPaths, storage: str) -> list[CallOutcome | None]:

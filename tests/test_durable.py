@@ -36,7 +36,7 @@ DRIVER = textwrap.dedent("""
 
     def work(x, marks):
         Path(marks, f"{x}.{uuid.uuid4().hex}").touch()   # counts executions
-        time.sleep(0.04)  # noqa: sleep-ok (the run must last long enough to be killed)
+        time.sleep(0.04)  # the run must last long enough to be killed (noqa: sleep-ok)
         return np.arange(3.0) + x
 
     if __name__ == "__main__":
@@ -44,11 +44,11 @@ DRIVER = textwrap.dedent("""
             sys.argv[4] == "resume"
         with distributed.Client(processes=False, n_workers=2, threads_per_worker=1,
                                 dashboard_address=":0"):
-            with ParallelMap(work, list(range(%d)), marks, output_dir=out, resume=resume,
+            with ParallelMap(work, list(range(N_CALLS)), marks, output_dir=out, resume=resume,
                              verbose=False, **mode) as pmap:
                 pmap.compute()
         print("ALL DONE", flush=True)
-""" % N_CALLS)
+""").replace("N_CALLS", str(N_CALLS))
 
 MODES = {
     "hdf5": {},
@@ -116,7 +116,7 @@ def kill_when(proc: subprocess.Popen, out: Path, min_done: int) -> np.ndarray:
         if state is not None and (state[1] != 0).sum() >= min_done:
             break
         assert proc.poll() is None, f"the driver ended early:\n{proc.communicate()[0]}"
-        time.sleep(0.02)  # noqa: sleep-ok (polling the record for the moment to kill)
+        time.sleep(0.02)  # polling the record for the moment to kill (noqa: sleep-ok)
     else:
         pytest.fail(f"no record with {min_done} calls done within 90 s")
     os.killpg(proc.pid, signal.SIGKILL)
@@ -157,6 +157,7 @@ def test_sigkill_three_times_then_resume(tmp_path, name):
     assert counts.min() >= 1
     for done, counted in done_before:
         np.testing.assert_array_equal(counts[done], counted[done])
+    assert sorted(p.name for p in out.rglob("*.tmp")) == []   # stale ones removed
     state, status = record_state(out)
     assert state == "finished"
     assert (status == 1).all()
