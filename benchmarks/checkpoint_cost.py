@@ -21,7 +21,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -39,6 +41,7 @@ MARK = "CHECKPOINT-BENCH "
 CHILD = """
 import json, statistics, sys, time
 from pathlib import Path
+from typing import Any
 import numpy as np
 import distributed
 import acme
@@ -82,6 +85,56 @@ def measure(tree: Path, n: int, repeats: int, mode: str, work: Path) -> list[flo
     raise RuntimeError(f"{mode} under {tree} failed:\n{proc.stderr[-2000:]}")
 
 
+def components(n: int) -> None:
+    """Time one checkpoint's parts at ``n`` calls, in this process (no cluster, so the
+    figures do not depend on what else the machine runs)."""
+    sys.path.insert(0, str(REPO))
+    import numpy as np
+
+    from acme.arguments import plan_calls
+    from acme.containers import SingleFileWriter, build_link_container
+    from acme.record import CallTable, RecordWriter, call_hashes, write_inputs
+    from acme.tasks import CallOutcome
+
+    def f(x: int, y: int = 2) -> int:
+        return x * y
+
+    def timed(action: Any) -> float:
+        started = time.perf_counter()
+        action()
+        return time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        plan = plan_calls(f, (list(range(n)),), {})
+        rows = [("argument hashes (once per run)",
+                 timed(lambda: call_hashes(plan.split_values, n, plan.call_values)))]
+        rows.append(("inputs file (once per run)", timed(lambda: write_inputs(
+            out / "inputs.h5", b"f" * 1000, b"a" * 100_000, ["0" * 32] * n, ""))))
+        calls = CallTable.empty(n)
+        for i in range(n):
+            calls.set(i, 1, 1, 0.001, "host", "")
+        writer = RecordWriter(out, "f", {})
+        rows.append(("record", timed(lambda: writer.publish(calls.copy(), "running"))))
+        payloads = out / "f_payload"
+        done = [CallOutcome(i, str(payloads / f"f_{i}.h5"), None, None, None, None, (), 1)
+                for i in range(n)]
+        rows.append(("container, external links", timed(lambda: build_link_container(
+            out / "links.h5", payloads, list(done), None, "float"))))
+        rows.append(("container, result_shape VDS", timed(lambda: build_link_container(
+            out / "vds.h5", payloads, list(done), (None,), "float"))))
+        for label, size in (("8 B", 1), ("8 kB", 1000)):
+            single = SingleFileWriter(out / f"single{size}.h5", n, None, "float")
+            for i in range(n):
+                single.write(CallOutcome(i, None, np.full(size, float(i)), None, None, None))
+            rows.append((f"single_file copy, {label} results",
+                         timed(lambda s=single: s.checkpoint(list(done)))))
+            single.close(list(done))
+    print(f"\nOne checkpoint's parts at N = {n} (in-process, seconds)")
+    for label, seconds in rows:
+        print(f"{label:<36}{seconds:>8.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
@@ -89,7 +142,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per variant")
     parser.add_argument("--base", default=BASE, help="commit to compare with")
     parser.add_argument("--modes", default=",".join(MODES), help="subset of the modes")
+    parser.add_argument("--parts-only", action="store_true",
+                        help="only the in-process table of a checkpoint's parts")
     args = parser.parse_args()
+    components(args.n)
+    if args.parts_only:
+        return
     scratch = Path(tempfile.mkdtemp(prefix="acme-checkpoint-bench-"))
     try:
         base = scratch / "base"
