@@ -1,0 +1,186 @@
+"""The ``acme`` command (also ``python -m acme``): status and resume of runs from a shell.
+
+Exit status: 0 when all is well (``status``: every call of every run done; ``resume``:
+the run finished), 1 otherwise, 2 for a usage error or a directory without a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .outputs import AUTO_DIR_PATTERN
+from .record import RunStatus, run_status
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
+
+
+def _seconds_left(status: RunStatus) -> float | None:
+    """Time left, from the pace so far (calls done per second of the run), or None."""
+    if not status.driver_alive or not status.missing:
+        return None
+    prov = status.provenance
+    try:
+        started = datetime.fromisoformat(str(prov["start_time"]))
+        last = datetime.fromisoformat(str(prov["last_checkpoint"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    finished = len(status.done) + len(status.pickled) + len(status.failed)
+    elapsed = (last - started).total_seconds()
+    if finished == 0 or elapsed <= 0:
+        return None
+    return elapsed / finished * len(status.missing)
+
+
+def _summary(status: RunStatus, verbose: bool) -> dict[str, Any]:
+    prov = status.provenance
+    durations = [d for d in status.durations if not math.isnan(d)]
+    summary: dict[str, Any] = {
+        "output_dir": status.output_dir, "function": status.func_name,
+        "state": status.state, "n_calls": status.n_calls, "done": len(status.done),
+        "failed": len(status.failed), "pickled": len(status.pickled),
+        "not_run": len(status.missing), "start_time": prov.get("start_time"),
+        "last_checkpoint": prov.get("last_checkpoint"),
+        "driver": f"{prov.get('driver_host')}:{prov.get('driver_pid')}",
+        "driver_alive": status.driver_alive,
+        "mean_call_seconds": sum(durations) / len(durations) if durations else None,
+        "seconds_left": _seconds_left(status), "complete": status.complete,
+    }
+    if verbose:
+        summary["failed_calls"] = {str(i): e for i, e in status.failed.items()}
+    return summary
+
+
+def _text(summary: dict[str, Any]) -> str:
+    alive = {True: "running", False: "not running", None: "on another host"}
+    lines = [f"{summary['output_dir']}: {summary['function']}, {summary['state']}",
+             f"  calls: {summary['done']} done, {summary['failed']} failed, "
+             f"{summary['pickled']} pickled, {summary['not_run']} not run "
+             f"(of {summary['n_calls']})",
+             f"  started {summary['start_time']}, last checkpoint "
+             f"{summary['last_checkpoint']}",
+             f"  driver {summary['driver']}: {alive[summary['driver_alive']]}"]
+    if summary["seconds_left"] is not None:
+        lines.append(f"  about {summary['seconds_left']:.0f} s left")
+    for task, error in summary.get("failed_calls", {}).items():
+        lines.append(f"  task {task}: {error}")
+    return "\n".join(lines)
+
+
+def _status(args: argparse.Namespace) -> int:
+    folders = [Path(d) for d in args.dirs] or sorted(
+        p for p in Path.cwd().iterdir() if p.is_dir() and AUTO_DIR_PATTERN.match(p.name))
+    if not folders:
+        print("acme status: no ACME_* run directories here; name one", file=sys.stderr)
+        return EXIT_USAGE
+    summaries, code = [], EXIT_OK
+    for folder in folders:
+        try:
+            summary = _summary(run_status(folder), args.verbose)
+        except (FileNotFoundError, ValueError, OSError) as err:
+            print(f"acme status: {err}", file=sys.stderr)
+            code = EXIT_USAGE
+            continue
+        summaries.append(summary)
+        if not summary["complete"] and code == EXIT_OK:
+            code = EXIT_INCOMPLETE
+    if args.json:
+        print(json.dumps(summaries, indent=2))
+    else:
+        print("\n".join(_text(s) for s in summaries))
+    return code
+
+
+def _resume(args: argparse.Namespace) -> int:
+    import distributed
+
+    from .errors import ParallelMapError
+    from .resume import resume_run
+
+    try:
+        before = run_status(args.dir)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"acme resume: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    keywords: dict[str, Any] = {"retries": args.retries}
+    if args.verbose:
+        keywords["verbose"] = True
+    client = None
+    if args.scheduler:
+        client = distributed.Client(args.scheduler)
+    elif args.partition is None:
+        from .clusters.local import local_cluster_setup
+        n = args.workers or min(len(before.missing) + len(before.failed) or 1,
+                                _cores())
+        client = local_cluster_setup(n_workers=n, mem_per_worker=args.mem_per_worker,
+                                     interactive=False)
+    else:
+        keywords.update(partition=args.partition, setup_interactive=False)
+        if args.workers:
+            keywords["n_workers"] = args.workers
+        if args.mem_per_worker:
+            keywords["mem_per_worker"] = args.mem_per_worker
+    try:
+        resume_run(args.dir, **keywords)
+        code = EXIT_OK
+    except ParallelMapError as err:
+        print(f"acme resume: {len(err.failed)} of {err.n_calls} calls failed",
+              file=sys.stderr)
+        code = EXIT_INCOMPLETE
+    finally:
+        if client is not None and args.scheduler:
+            client.close()  # the scheduler is someone else's: keep it
+        elif client is not None:
+            from .clusters.cleanup import cluster_cleanup
+            cluster_cleanup(client)
+    return code
+
+
+def _cores() -> int:
+    from .clients import local_worker_count
+    return local_worker_count("auto", 1 << 30)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``acme`` command's argument parser."""
+    top = argparse.ArgumentParser(prog="acme", description="Status and resume of acme runs.")
+    sub = top.add_subparsers(dest="command", required=True)
+    status = sub.add_parser(
+        "status", help="where runs stand (exit status 0 when every call is done)",
+        description="Per run: function, calls done / failed / pickled / not run, start "
+                    "time, last checkpoint, whether the driver still runs, time left.")
+    status.add_argument("dirs", nargs="*", metavar="DIR",
+                        help="run directories (default: the ACME_* directories here)")
+    status.add_argument("-v", "--verbose", action="store_true",
+                        help="list failed task ids with their one-line errors")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(run=_status)
+    resume = sub.add_parser(
+        "resume", help="run the calls of a run that are not done",
+        description="What ParallelMap(..., resume=True) does, from the record alone: a "
+                    "local cluster by default, SLURM with --partition, or an existing "
+                    "scheduler with --scheduler.")
+    resume.add_argument("dir", metavar="DIR", help="the run's output directory")
+    resume.add_argument("--workers", type=int, help="number of workers")
+    resume.add_argument("--partition", help="run on SLURM, in this partition")
+    resume.add_argument("--mem-per-worker", help="memory per worker, e.g. 4GB")
+    resume.add_argument("--scheduler", help="address of a running dask scheduler")
+    resume.add_argument("--retries", type=int, default=0,
+                        help="run a failing call up to this many more times")
+    resume.add_argument("-v", "--verbose", action="store_true", help="debug messages")
+    resume.set_defaults(run=_resume)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``acme`` command; return its exit status."""
+    args = parser().parse_args(argv)
+    return int(args.run(args))
