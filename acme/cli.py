@@ -1,4 +1,4 @@
-"""The ``acme`` command (also ``python -m acme``): status and resume of runs from a shell.
+"""The ``acme`` command (also ``python -m acme``): status, inspect and resume of runs.
 
 Exit status: 0 when all is well (``status``: every call of every run done; ``resume``:
 the run finished), 1 otherwise, 2 for a usage error or a directory without a run.
@@ -99,6 +99,69 @@ def _status(args: argparse.Namespace) -> int:
     return code
 
 
+def _call_arguments(folder: Path, func_name: str, index: int) -> dict[str, str]:
+    """The reprs (shortened) of call ``index``'s arguments, by parameter name."""
+    import cloudpickle
+
+    from .arguments import plan_calls
+    from .record import load_inputs
+    from .resume import param_names, short
+
+    func_blob, args_blob, _, _ = load_inputs(folder, func_name)
+    func = cloudpickle.loads(func_blob)
+    args, kwargs, n_inputs = cloudpickle.loads(args_blob)
+    call_args, call_kwargs = plan_calls(func, tuple(args), dict(kwargs), n_inputs
+                                        ).arguments(index)
+    names = param_names(func, len(call_args))
+    shown = {name: short(value) for name, value in zip(names, call_args, strict=True)}
+    shown.update({name: short(value) for name, value in call_kwargs.items()})
+    return shown
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .record import STATUS_NAMES, find_record, read_record
+
+    folder = Path(args.dir)
+    try:
+        attrs, calls = read_record(find_record(folder))
+    except (FileNotFoundError, ValueError) as err:
+        print(f"acme inspect: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    report: dict[str, Any] = run_status(folder).provenance
+    report.update(function=attrs.get("func_name"), state=attrs.get("state"),
+                  n_calls=int(attrs.get("n_calls", len(calls.status))))
+    if args.call is not None:
+        i = args.call
+        if not 0 <= i < len(calls.status):
+            print(f"acme inspect: `--call` has to be between 0 and {len(calls.status) - 1}, "
+                  f"not {i}", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            arguments: dict[str, str] | str = _call_arguments(folder, str(attrs["func_name"]), i)
+        except Exception as err:  # e.g. a module of the function is not importable here
+            arguments = f"cannot be loaded here: {type(err).__name__}: {err}"
+        report = {"call": i, "status": STATUS_NAMES[int(calls.status[i])],
+                  "attempts": int(calls.attempts[i]),
+                  "duration": None if math.isnan(calls.duration[i]) else float(calls.duration[i]),
+                  "host": calls.worker_host[i], "slurm_job_id": calls.slurm_job_id[i],
+                  "failure_kind": calls.failure_kind[i], "error": calls.error[i],
+                  "arguments": arguments, "traceback": calls.traceback[i]}
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return EXIT_OK
+    for key, value in report.items():
+        if key == "traceback":
+            if value:
+                print(f"traceback:\n{value.rstrip()}")
+        elif isinstance(value, dict):
+            print(f"{key}:")
+            for name, item in value.items():
+                print(f"  {name}: {item}")
+        else:
+            print(f"{key}: {value}")
+    return EXIT_OK
+
+
 def _resume(args: argparse.Namespace) -> int:
     import distributed
 
@@ -151,7 +214,7 @@ def _cores() -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The ``acme`` command's argument parser."""
-    top = argparse.ArgumentParser(prog="acme", description="Status and resume of acme runs.")
+    top = argparse.ArgumentParser(prog="acme", description="Status, details and resume of acme runs.")
     sub = top.add_subparsers(dest="command", required=True)
     status = sub.add_parser(
         "status", help="where runs stand (exit status 0 when every call is done)",
@@ -163,6 +226,14 @@ def parser() -> argparse.ArgumentParser:
                         help="list failed task ids with their one-line errors")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(run=_status)
+    inspect = sub.add_parser(
+        "inspect", help="a run's provenance, or one call's details",
+        description="The provenance of a run; with --call N the arguments (shortened "
+                    "reprs), status, attempts, host, duration and traceback of call N.")
+    inspect.add_argument("dir", metavar="DIR", help="the run's output directory")
+    inspect.add_argument("--call", type=int, metavar="N", help="task id of one call")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(run=_inspect)
     resume = sub.add_parser(
         "resume", help="run the calls of a run that are not done",
         description="What ParallelMap(..., resume=True) does, from the record alone: a "

@@ -64,7 +64,8 @@ def resume_line(output_dir: Path | str) -> str:
     return f"import acme; acme.resume_run({str(output_dir)!r})"
 
 
-def _param_names(func: Any, n_positional: int) -> list[str]:
+def param_names(func: Any, n_positional: int) -> list[str]:
+    """Names of the first ``n_positional`` positional parameters of ``func``."""
     try:
         params = [p for p in inspect.signature(func).parameters.values()
                   if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -80,22 +81,23 @@ def _first_difference(func: Any, old: CallPlan | None, new: CallPlan, index: int
         return f"the arguments of call {index} differ from the recorded ones"
     old_args, old_kwargs = old.arguments(index)
     new_args, new_kwargs = new.arguments(index)
-    names = _param_names(func, max(len(old_args), len(new_args)))
+    names = param_names(func, max(len(old_args), len(new_args)))
     for k in range(max(len(old_args), len(new_args))):
         a = old_args[k] if k < len(old_args) else "<missing>"
         b = new_args[k] if k < len(new_args) else "<missing>"
         if value_hash(a) != value_hash(b):
             return (f"argument {names[k]!r} of call {index} differs: recorded "
-                    f"{_short(a)}, given {_short(b)}")
+                    f"{short(a)}, given {short(b)}")
     for key in sorted(set(old_kwargs) | set(new_kwargs)):
         a, b = old_kwargs.get(key, "<missing>"), new_kwargs.get(key, "<missing>")
         if value_hash(a) != value_hash(b):
-            return (f"argument {key!r} of call {index} differs: recorded {_short(a)}, "
-                    f"given {_short(b)}")
+            return (f"argument {key!r} of call {index} differs: recorded {short(a)}, "
+                    f"given {short(b)}")
     return f"the arguments of call {index} differ from the recorded ones"
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, shortened to ``limit`` characters."""
     text = repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 

@@ -38,9 +38,11 @@ DRIVER = textwrap.dedent("""
 
 
 def acme_cmd(*args, cwd):
-    """Run ``python -m acme ARGS`` (PYTHONPATH puts this tree first)."""
+    """Run ``python -m acme ARGS`` (PYTHONPATH puts this tree first; ``funcs`` of the
+    tests importable, as the function of a run must be where it is inspected)."""
+    path = os.pathsep.join([os.environ.get("PYTHONPATH", ""), os.path.dirname(__file__)])
     return subprocess.run([sys.executable, "-m", "acme", *args], cwd=cwd, text=True,
-                          capture_output=True, timeout=180)
+                          capture_output=True, timeout=180, env={**os.environ, "PYTHONPATH": path})
 
 
 def _done(out) -> int:
@@ -91,9 +93,21 @@ def test_status_lists_failed_calls(tmp_path, client):
     assert status.returncode == 1
     assert "9 done, 1 failed, 0 pickled, 0 not run (of 10)" in status.stdout
     assert "task 3: OSError: transient failure of call 3" in status.stdout
+    inspected = acme_cmd("inspect", str(out), "--call", "3", "--json", cwd=tmp_path)
+    assert inspected.returncode == 0, inspected.stderr
+    call = json.loads(inspected.stdout)
+    assert (call["status"], call["attempts"], call["failure_kind"]) == \
+        ("failed", 1, "exception")
+    assert call["arguments"] == {"x": "3", "marks": repr(str(marks))[:57] + "..."}
+    assert call["traceback"].rstrip().endswith("OSError: transient failure of call 3")
+    assert call["duration"] >= 0 and call["host"]
+    run = acme_cmd("inspect", str(out), cwd=tmp_path)
+    assert run.returncode == 0
+    assert "function: fails_first_time" in run.stdout and "state: failed" in run.stdout
+    assert acme_cmd("inspect", str(out), "--call", "10", cwd=tmp_path).returncode == 2
     missing = acme_cmd("status", str(tmp_path / "nothing"), cwd=tmp_path)
     assert missing.returncode == 2
     assert "no ACME run found in" in missing.stderr
-    for command in ("status", "resume"):
+    for command in ("status", "inspect", "resume"):
         helped = acme_cmd(command, "--help", cwd=tmp_path)
         assert helped.returncode == 0 and f"usage: acme {command}" in helped.stdout
