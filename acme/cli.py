@@ -127,9 +127,9 @@ def _inspect(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"acme inspect: {err}", file=sys.stderr)
         return EXIT_USAGE
-    report: dict[str, Any] = run_status(folder).provenance
-    report.update(function=attrs.get("func_name"), state=attrs.get("state"),
-                  n_calls=int(attrs.get("n_calls", len(calls.status))))
+    report: dict[str, Any] = {"function": attrs.get("func_name"), "state": attrs.get("state"),
+                              "n_calls": int(attrs.get("n_calls", len(calls.status)))}
+    report.update(run_status(folder).provenance)
     if args.call is not None:
         i = args.call
         if not 0 <= i < len(calls.status):
