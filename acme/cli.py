@@ -1,4 +1,4 @@
-"""The ``acme`` command (also ``python -m acme``): status, inspect and resume of runs.
+"""The ``acme`` command (also ``python -m acme``): status, inspect, resume, merge, clean.
 
 Exit status: 0 when all is well (``status``: every call of every run done; ``resume``:
 the run finished), 1 otherwise, 2 for a usage error or a directory without a run.
@@ -162,6 +162,63 @@ def _inspect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from .merge import MergeError, merge_run
+
+    try:
+        path = merge_run(args.dir, args.output, pickles=args.pickles)
+    except (FileNotFoundError, FileExistsError) as err:
+        print(f"acme merge: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except MergeError as err:
+        print(f"acme merge: {err}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    print(f"{path}: {path.stat().st_size / 1e6:.2f} MB, checked against {args.dir}")
+    return EXIT_OK
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from .cleanup import AutoDir, find_auto_dirs, select_old
+    from .record import driver_alive, find_record, read_record
+
+    base = Path(args.path)
+    if not base.is_dir():
+        print(f"acme clean: {base} is not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    chosen: list[AutoDir] = []
+    alive: list[AutoDir] = []
+    for auto in select_old(find_auto_dirs(base), args.older_than):
+        try:
+            attrs, _ = read_record(find_record(auto.path))
+            running = attrs.get("state") == "running" and driver_alive(attrs) is not False
+        except (FileNotFoundError, ValueError, OSError):
+            running = False  # no (readable) record: an ACME run, or one that never began
+        (alive if running else chosen).append(auto)
+    for auto in alive:
+        print(f"keeping {auto.path}: its driver is running (or ran on another host)")
+    if not chosen:
+        print("nothing to remove")
+        return EXIT_OK
+    for auto in chosen:
+        print(f"{'would remove' if args.dry_run else 'remove'} {auto.path} "
+              f"({auto.age_days:.1f} days old)")
+    if args.dry_run:
+        return EXIT_OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("acme clean: not removing anything without --yes (no terminal to ask on)",
+                  file=sys.stderr)
+            return EXIT_INCOMPLETE
+        if input(f"Remove these {len(chosen)} directories? [y/N] ").strip().lower() != "y":
+            print("nothing removed")
+            return EXIT_INCOMPLETE
+    import shutil
+    for auto in chosen:
+        shutil.rmtree(auto.path)
+    print(f"removed {len(chosen)} directories")
+    return EXIT_OK
+
+
 def _resume(args: argparse.Namespace) -> int:
     import distributed
 
@@ -214,7 +271,7 @@ def _cores() -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The ``acme`` command's argument parser."""
-    top = argparse.ArgumentParser(prog="acme", description="Status, details and resume of acme runs.")
+    top = argparse.ArgumentParser(prog="acme", description="Status, details, resume, merge and clean-up of acme runs.")
     sub = top.add_subparsers(dest="command", required=True)
     status = sub.add_parser(
         "status", help="where runs stand (exit status 0 when every call is done)",
@@ -234,6 +291,28 @@ def parser() -> argparse.ArgumentParser:
     inspect.add_argument("--call", type=int, metavar="N", help="task id of one call")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(run=_inspect)
+    merge = sub.add_parser(
+        "merge", help="one self-contained HDF5 file of a run",
+        description="Copy a run's results into one HDF5 file: external links and virtual "
+                    "datasets become real data, the run record goes into the group "
+                    "acme_run; the file is checked by reading it back.")
+    merge.add_argument("dir", metavar="DIR", help="the run's output directory")
+    merge.add_argument("-o", "--output", required=True, metavar="FILE",
+                       help="the file to write (never overwritten)")
+    merge.add_argument("--pickles", action="store_true",
+                       help="store pickled results as opaque bytes (comp_<i>/pickle)")
+    merge.set_defaults(run=_merge)
+    clean = sub.add_parser(
+        "clean", help="remove old ACME_* run directories",
+        description="Remove directories named ACME_YYYYMMDD-hhmmss-ffffff (nothing else), "
+                    "never one whose run's driver is alive; lists them and asks first.")
+    clean.add_argument("path", nargs="?", default=".", metavar="PATH",
+                       help="where the run directories are (default: here)")
+    clean.add_argument("--older-than", type=int, default=0, metavar="DAYS",
+                       help="only those older than DAYS days (default 0: all)")
+    clean.add_argument("--dry-run", action="store_true", help="only list them")
+    clean.add_argument("--yes", action="store_true", help="do not ask")
+    clean.set_defaults(run=_clean)
     resume = sub.add_parser(
         "resume", help="run the calls of a run that are not done",
         description="What ParallelMap(..., resume=True) does, from the record alone: a "

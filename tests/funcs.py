@@ -119,3 +119,8 @@ def fails_twice(x, marks, bad=(2,)):
             open(os.path.join(marks, f"failed_{x}_{n}"), "w").close()
             raise OSError(f"failure {n + 1} of call {x}")
     return x * 10
+
+
+def three_values(x):
+    """Three return values: an array of the ``result_shape`` (3, None), a scalar, a string."""
+    return np.arange(3.0) + x, x * 2, f"call {x}"

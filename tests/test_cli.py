@@ -11,8 +11,9 @@ import textwrap
 import time
 
 import h5py
+import numpy as np
 import pytest
-from funcs import fails_first_time
+from funcs import f, fails_first_time
 
 from acme import ParallelMap, ParallelMapError
 
@@ -111,3 +112,90 @@ def test_status_lists_failed_calls(tmp_path, client):
     for command in ("status", "inspect", "resume"):
         helped = acme_cmd(command, "--help", cwd=tmp_path)
         assert helped.returncode == 0 and f"usage: acme {command}" in helped.stdout
+
+
+def _values(group, prefix=""):
+    """Every dataset of an HDF5 group, external links followed, as lists by path."""
+    found = {}
+    for name in group:
+        item = group[name]
+        if isinstance(item, h5py.Group):
+            found.update(_values(item, f"{prefix}{name}/"))
+        else:
+            found[prefix + name] = np.asarray(item[()]).tolist()
+    return found
+
+
+@pytest.mark.parametrize("mode", ["hdf5", "hdf5-shape", "single", "single-shape"])
+def test_merge_makes_one_self_contained_file(tmp_path, client, mode):
+    from funcs import three_values
+    from helpers import STORAGE_MODES
+
+    out = tmp_path / "out"
+    with ParallelMap(three_values, list(range(5)), output_dir=str(out), verbose=False,
+                     **STORAGE_MODES[mode]) as pmap:
+        pmap.compute()
+    with h5py.File(out / "three_values.h5", "r") as h5f:
+        expected = _values(h5f)
+    merged = tmp_path / "merged.h5"
+    done = acme_cmd("merge", str(out), "-o", str(merged), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    again = acme_cmd("merge", str(out), "-o", str(merged), cwd=tmp_path)
+    assert again.returncode == 2 and "never overwritten" in again.stderr
+    import shutil
+    shutil.rmtree(out)
+    with h5py.File(merged, "r") as h5f:
+        values = {k: v for k, v in _values(h5f).items() if not k.startswith("acme_run")}
+        assert values == expected
+        assert h5f["acme_run/status"][()].tolist() == [1] * 5
+        assert h5f["acme_run"].attrs["func_name"] == "three_values"
+        assert h5f["acme_run/inputs/function"].shape[0] > 0
+
+
+def test_merge_of_pickles(tmp_path, client):
+    import pickle
+
+    out = tmp_path / "out"
+    with ParallelMap(f, [1, 2, 3], 4, output_dir=str(out), write_pickle=True,
+                     verbose=False) as pmap:
+        pmap.compute()
+    merged = tmp_path / "merged.h5"
+    refused = acme_cmd("merge", str(out), "-o", str(merged), cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "holds 3 pickled results (e.g. task 0)" in refused.stderr and "--pickles" in \
+        refused.stderr
+    assert not merged.exists()
+    done = acme_cmd("merge", str(out), "-o", str(merged), "--pickles", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with h5py.File(merged, "r") as h5f:
+        assert [pickle.loads(h5f[f"comp_{i}/pickle"][()].tobytes()) for i in range(3)] == \
+            [15, 18, 21]
+
+
+def test_clean_removes_only_old_runs_without_a_live_driver(tmp_path):
+    import psutil
+
+    from acme.record import CallTable, RecordWriter
+
+    old = tmp_path / "ACME_20200101-000000-000000"
+    live = tmp_path / "ACME_20200102-000000-000000"
+    other = tmp_path / "ACME_not_a_run"
+    for folder in (old, live, other):
+        folder.mkdir()
+    (old / "f.h5").write_bytes(b"")
+    me = psutil.Process()
+    RecordWriter(live, "f", {"driver_host": __import__("socket").gethostname(),
+                             "driver_pid": me.pid, "driver_started": me.create_time()}
+                 ).publish(CallTable.empty(3), "running")
+    listed = acme_cmd("clean", str(tmp_path), "--dry-run", cwd=tmp_path)
+    assert listed.returncode == 0
+    assert f"would remove {old} (" in listed.stdout
+    assert f"keeping {live}: its driver is running" in listed.stdout
+    assert str(other) not in listed.stdout
+    refused = acme_cmd("clean", str(tmp_path), cwd=tmp_path)   # no terminal, no --yes
+    assert refused.returncode == 1 and old.exists()
+    recent = acme_cmd("clean", str(tmp_path), "--older-than", "100000", "--yes", cwd=tmp_path)
+    assert recent.returncode == 0 and "nothing to remove" in recent.stdout and old.exists()
+    done = acme_cmd("clean", str(tmp_path), "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, other.name]
