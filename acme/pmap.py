@@ -495,7 +495,9 @@ class ParallelMap:
             start_time = datetime.now().isoformat(timespec="seconds")
         else:
             calls = self._prior.calls
-            calls.status[np.isin(calls.status, (DONE, PICKLED), invert=True)] = NOT_RUN
+            for i in np.flatnonzero(np.isin(calls.status, (DONE, PICKLED), invert=True)):
+                # to run again: "not run" until it has, its attempts kept
+                calls.set(int(i), NOT_RUN, int(calls.attempts[i]), np.nan, "", "")
             start_time = str(self._prior.attrs.get("start_time", ""))
         header = dict(provenance(), func_module=str(getattr(self.func, "__module__", "")),
                       func_name=name, func_hash=fhash, n_calls=plan.n_calls,
