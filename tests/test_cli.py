@@ -27,7 +27,7 @@ DRIVER = textwrap.dedent("""
     acme.checkpoint.MIN_INTERVAL = 0.3
 
     def work(x):
-        time.sleep(0.1)  # must last long enough to be killed (noqa: sleep-ok)
+        time.sleep(0.2)  # must last long enough to be killed (noqa: sleep-ok)
         return x + 100
 
     if __name__ == "__main__":
@@ -64,6 +64,11 @@ def test_status_and_resume_of_a_killed_run(tmp_path):
     while _done(out) < 5:
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)  # polling the record for the moment to kill (noqa: sleep-ok)
+    during = acme_cmd("status", "--json", str(out), cwd=tmp_path)
+    assert proc.poll() is None, "the run ended before its status was read"
+    [run] = json.loads(during.stdout)
+    assert run["state"] == "running" and run["driver_alive"] is True
+    assert run["seconds_left"] > 0 and during.returncode == 1
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     status = acme_cmd("status", "--json", cwd=tmp_path)  # finds the ACME_* directory
