@@ -488,8 +488,13 @@ class ParallelMap:
         fhash = func_hash(self.func, func_blob)
         if self._prior is None:
             hashes = call_hashes(plan.split_values, plan.n_calls, plan.call_values)
-            write_inputs(inputs_path(paths.output_dir, name), func_blob,
-                         cloudpickle.dumps((args, kwargs, n_inputs)), hashes,
+            try:
+                args_blob = cloudpickle.dumps((args, kwargs, n_inputs))
+            except Exception as err:  # only debug mode gets here with such arguments
+                args_blob = b""
+                log.warning("The arguments cannot be pickled (%s): resume this run with "
+                            "resume=True, acme.resume_run() cannot", err)
+            write_inputs(inputs_path(paths.output_dir, name), func_blob, args_blob, hashes,
                          value_hash((plan.args, plan.kwargs)))
             calls = CallTable.empty(plan.n_calls)
             start_time = datetime.now().isoformat(timespec="seconds")

@@ -116,7 +116,10 @@ def _dumps(value: Any) -> bytes:
         return pickle.dumps(value, protocol=4)
     except Exception:  # lambdas, local classes, ...: cloudpickle handles them
         import cloudpickle
-        return cloudpickle.dumps(value, protocol=4)
+        try:
+            return cloudpickle.dumps(value, protocol=4)
+        except Exception:  # not picklable at all (debug mode runs it anyway)
+            return repr(value).encode()
 
 
 def call_hashes(split_values: Sequence[Sequence[Any]], n_calls: int,

@@ -232,6 +232,10 @@ def resume_run(output_dir: str | os.PathLike[str], **keywords: Any) -> Any:
     attrs, _ = read_record(find_record(folder))
     name = str(attrs["func_name"])
     func_blob, args_blob, _, _ = load_inputs(folder, name)
+    if not func_blob or not args_blob:
+        raise ValueError(f"the run in {folder} could not store its function or arguments "
+                         "(they cannot be pickled); resume it with `ParallelMap(..., "
+                         "resume=True)` and the same function and arguments")
     func = cloudpickle.loads(func_blob)
     args, kwargs, n_inputs = cloudpickle.loads(args_blob)
     recorded = json.loads(attrs["options"])
