@@ -124,3 +124,13 @@ def fails_twice(x, marks, bad=(2,)):
 def three_values(x):
     """Three return values: an array of the ``result_shape`` (3, None), a scalar, a string."""
     return np.arange(3.0) + x, x * 2, f"call {x}"
+
+
+def dies_twice(x, marks, bad=(3,)):
+    """Kills its worker process on the first two executions of the calls in ``bad``."""
+    if x in bad:
+        n = len([m for m in os.listdir(marks) if m.startswith(f"died_{x}_")])
+        if n < 2:
+            open(os.path.join(marks, f"died_{x}_{n}"), "w").close()
+            os._exit(1)
+    return x * 10

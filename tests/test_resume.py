@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import dask
 import distributed
 import h5py
 import numpy as np
@@ -174,3 +175,24 @@ def test_the_record_reads_with_plain_h5py(tmp_path, client):
     assert report["errors"] == ["OSError: transient failure of call 3"]
     assert report["hosts"] and report["function_bytes"] > 0
     assert report["versions"]["acme"] == acme.__version__
+
+
+def test_retries_of_a_call_that_kills_its_worker(tmp_path):
+    from funcs import dies_twice
+
+    out, marks = tmp_path / "out", tmp_path / "marks"
+    marks.mkdir()
+    # dask gives up on a task at the first worker death: the test needs few deaths
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1,
+                                     dashboard_address=":0") as cluster, \
+            distributed.Client(cluster):
+        with ParallelMap(dies_twice, list(range(6)), str(marks), output_dir=str(out),
+                         retries=1, verbose=False) as pmap:
+            pmap.compute(chunk_size=3)
+    status = acme.run_status(out)
+    assert status.complete
+    # the chunk's failure counts for no call; then call 3 died once on its own, and
+    # its retry succeeded
+    assert status.attempts == (1, 1, 1, 2, 1, 1)
+    assert sorted(os.listdir(marks)) == ["died_3_0", "died_3_1"]
