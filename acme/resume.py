@@ -50,13 +50,16 @@ class Prior:
 
 
 def options_json(options: RunOptions, n_inputs: int | str) -> str:
-    """The options that decide what a run stores (JSON; ``np.inf`` as ``"inf"``)."""
+    """A run's options for its record (JSON; ``np.inf`` as ``"inf"``): those that decide
+    what it stores, compared on resume, and where it ran."""
     shape = None if options.result_shape is None else [
         None if d is None else ("inf" if d == np.inf else int(d)) for d in options.result_shape]
     return json.dumps({"write_worker_results": options.write_worker_results,
                        "result_shape": shape, "result_dtype": options.result_dtype,
                        "single_file": options.single_file,
-                       "write_pickle": options.write_pickle, "n_inputs": n_inputs})
+                       "write_pickle": options.write_pickle, "n_inputs": n_inputs,
+                       "partition": options.partition, "n_workers": options.n_workers,
+                       "mem_per_worker": options.mem_per_worker})
 
 
 def resume_line(output_dir: Path | str) -> str:

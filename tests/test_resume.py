@@ -196,3 +196,19 @@ def test_retries_of_a_call_that_kills_its_worker(tmp_path):
     # its retry succeeded
     assert status.attempts == (1, 1, 1, 2, 1, 1)
     assert sorted(os.listdir(marks)) == ["died_3_0", "died_3_1"]
+
+
+def test_resume_refuses_while_the_driver_runs(tmp_path):
+    import socket
+
+    import psutil
+
+    from acme.record import CallTable, RecordWriter
+
+    me = psutil.Process()
+    RecordWriter(tmp_path, "f", {"driver_host": socket.gethostname(), "driver_pid": me.pid,
+                                 "driver_started": me.create_time()}
+                 ).publish(CallTable.empty(2), "running")
+    with pytest.raises(RuntimeError, match=rf"the run in {tmp_path} is still going on "
+                                           rf"\(driver process {me.pid} on "):
+        ParallelMap(f, [1, 2], 3, output_dir=str(tmp_path), resume=True)
