@@ -122,6 +122,9 @@ def check_resume(options: RunOptions, plan: CallPlan, n_inputs: int | str) -> Pr
     if options.output_dir is None:
         raise ValueError("`resume=True` needs `output_dir`: the directory of the run to "
                          "resume")
+    if options.dryrun:
+        raise ValueError("`resume=True` does not take `dryrun=True`: the dry run would run "
+                         "a call again that may be done")
     if options.storage == "memory":
         raise ValueError("`resume=True` needs `write_worker_results=True`: a run that "
                          "keeps its results in memory cannot be resumed")

@@ -115,6 +115,8 @@ def test_resume_without_a_run(tmp_path):
         ParallelMap(f, [1, 2], 3, output_dir=str(tmp_path / "empty"), resume=True)
     with pytest.raises(ValueError, match=r"`resume=True` needs `output_dir`"):
         ParallelMap(f, [1, 2], 3, resume=True)
+    with pytest.raises(ValueError, match=r"`resume=True` does not take `dryrun=True`"):
+        ParallelMap(f, [1, 2], 3, output_dir=str(tmp_path), resume=True, dryrun=True)
     with pytest.raises(TypeError, match=r"`resume` has to be `True` or `False`"):
         ParallelMap(f, [1, 2], 3, output_dir=str(tmp_path), resume="yes")
     with pytest.raises(ValueError, match=r"`retries` has to be an integer between 0"):
