@@ -255,6 +255,9 @@ def _resume(args: argparse.Namespace) -> int:
         print(f"acme resume: {len(err.failed)} of {err.n_calls} calls failed",
               file=sys.stderr)
         code = EXIT_INCOMPLETE
+    except (ValueError, RuntimeError) as err:  # e.g. its driver still runs
+        print(f"acme resume: {err}", file=sys.stderr)
+        code = EXIT_USAGE
     finally:
         if client is not None and args.scheduler:
             client.close()  # the scheduler is someone else's: keep it
@@ -271,7 +274,8 @@ def _cores() -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The ``acme`` command's argument parser."""
-    top = argparse.ArgumentParser(prog="acme", description="Status, details, resume, merge and clean-up of acme runs.")
+    top = argparse.ArgumentParser(
+        prog="acme", description="Status, details, resume, merge and clean-up of acme runs.")
     sub = top.add_subparsers(dest="command", required=True)
     status = sub.add_parser(
         "status", help="where runs stand (exit status 0 when every call is done)",
