@@ -173,7 +173,11 @@ def _merge(args: argparse.Namespace) -> int:
     except MergeError as err:
         print(f"acme merge: {err}", file=sys.stderr)
         return EXIT_INCOMPLETE
-    print(f"{path}: {path.stat().st_size / 1e6:.2f} MB, checked against {args.dir}")
+    size = path.stat().st_size
+    if args.json:
+        print(json.dumps({"file": str(path), "bytes": size, "run": str(args.dir)}))
+    else:
+        print(f"{path}: {size / 1e6:.2f} MB, checked against {args.dir}")
     return EXIT_OK
 
 
@@ -194,15 +198,22 @@ def _clean(args: argparse.Namespace) -> int:
         except (FileNotFoundError, ValueError, OSError):
             running = False  # no (readable) record: an ACME run, or one that never began
         (alive if running else chosen).append(auto)
-    for auto in alive:
-        print(f"keeping {auto.path}: its driver is running (or ran on another host)")
-    if not chosen:
-        print("nothing to remove")
-        return EXIT_OK
-    for auto in chosen:
-        print(f"{'would remove' if args.dry_run else 'remove'} {auto.path} "
-              f"({auto.age_days:.1f} days old)")
-    if args.dry_run:
+    def report(removed: list[AutoDir]) -> None:
+        if args.json:
+            print(json.dumps({"removed": [str(a.path) for a in removed],
+                              "kept_running": [str(a.path) for a in alive],
+                              "candidates": [str(a.path) for a in chosen]}))
+
+    if not args.json:
+        for auto in alive:
+            print(f"keeping {auto.path}: its driver is running (or ran on another host)")
+        for auto in chosen:
+            print(f"{'would remove' if args.dry_run else 'remove'} {auto.path} "
+                  f"({auto.age_days:.1f} days old)")
+        if not chosen:
+            print("nothing to remove")
+    if args.dry_run or not chosen:
+        report([])
         return EXIT_OK
     if not args.yes:
         if not sys.stdin.isatty():
@@ -215,7 +226,10 @@ def _clean(args: argparse.Namespace) -> int:
     import shutil
     for auto in chosen:
         shutil.rmtree(auto.path)
-    print(f"removed {len(chosen)} directories")
+    if args.json:
+        report(chosen)
+    else:
+        print(f"removed {len(chosen)} directories")
     return EXIT_OK
 
 
@@ -305,6 +319,7 @@ def parser() -> argparse.ArgumentParser:
                        help="the file to write (never overwritten)")
     merge.add_argument("--pickles", action="store_true",
                        help="store pickled results as opaque bytes (comp_<i>/pickle)")
+    merge.add_argument("--json", action="store_true", help="print JSON")
     merge.set_defaults(run=_merge)
     clean = sub.add_parser(
         "clean", help="remove old ACME_* run directories",
@@ -316,6 +331,7 @@ def parser() -> argparse.ArgumentParser:
                        help="only those older than DAYS days (default 0: all)")
     clean.add_argument("--dry-run", action="store_true", help="only list them")
     clean.add_argument("--yes", action="store_true", help="do not ask")
+    clean.add_argument("--json", action="store_true", help="print JSON")
     clean.set_defaults(run=_clean)
     resume = sub.add_parser(
         "resume", help="run the calls of a run that are not done",

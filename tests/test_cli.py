@@ -143,8 +143,9 @@ def test_merge_makes_one_self_contained_file(tmp_path, client, mode):
     with h5py.File(out / "three_values.h5", "r") as h5f:
         expected = _values(h5f)
     merged = tmp_path / "merged.h5"
-    done = acme_cmd("merge", str(out), "-o", str(merged), cwd=tmp_path)
+    done = acme_cmd("merge", str(out), "-o", str(merged), "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["bytes"] == merged.stat().st_size
     again = acme_cmd("merge", str(out), "-o", str(merged), cwd=tmp_path)
     assert again.returncode == 2 and "never overwritten" in again.stderr
     import shutil
@@ -201,6 +202,8 @@ def test_clean_removes_only_old_runs_without_a_live_driver(tmp_path):
     assert refused.returncode == 1 and old.exists()
     recent = acme_cmd("clean", str(tmp_path), "--older-than", "100000", "--yes", cwd=tmp_path)
     assert recent.returncode == 0 and "nothing to remove" in recent.stdout and old.exists()
-    done = acme_cmd("clean", str(tmp_path), "--yes", cwd=tmp_path)
+    done = acme_cmd("clean", str(tmp_path), "--yes", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"removed": [str(old)], "kept_running": [str(live)],
+                                       "candidates": [str(old)]}
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, other.name]
