@@ -187,6 +187,11 @@ class SingleFileWriter:
         with atomic_write(self.container) as tmp:
             shutil.copyfile(self._tmp, tmp)
 
+    def discard(self) -> None:
+        """Close and remove the working copy (nothing was written to it yet)."""
+        self._h5.close()
+        os.unlink(self._tmp)
+
     def close(self, outcomes: list[CallOutcome | None]) -> None:
         """Finish the file and move it to its final name (also after a failed call)."""
         if not self.failed:

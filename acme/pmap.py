@@ -384,7 +384,12 @@ class ParallelMap:
         if opts.storage == "single" and run.paths is not None and run.paths.container:
             writer = SingleFileWriter(run.paths.container, plan.n_calls, opts.result_shape,
                                       opts.result_dtype, resume=self._prior is not None)
-        book = self._checkpointer(run, func_blob, outcomes, writer, log)
+        try:
+            book = self._checkpointer(run, func_blob, outcomes, writer, log)
+        except BaseException:  # e.g. a full disk: nothing ran yet
+            if writer is not None:
+                writer.discard()
+            raise
         n_failed = 0
         bar = None
 
