@@ -17,6 +17,8 @@ from .errors import AmbiguousOperationError, ArgumentError, ParallelMapError
 from .executor import Executor
 from .params import Param, as_columns, missing
 from .pmap import ParallelMap
+from .record import RunStatus, run_status
+from .resume import resume_run
 
 __all__ = [
     "ParallelMap",
@@ -28,6 +30,9 @@ __all__ = [
     "missing",
     "as_columns",
     "AmbiguousOperationError",
+    "run_status",
+    "RunStatus",
+    "resume_run",
     "local_cluster_setup",
     "slurm_cluster_setup",
     "esi_cluster_setup",

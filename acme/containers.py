@@ -6,16 +6,20 @@
   relative to the container, so the output directory can be moved), and further return
   values are linked as ``comp_<i>/result_<k>``. Only calls that wrote an HDF5 payload are
   linked: the container never points at a missing file.
-* Single file: the client writes every result into the container as it arrives. Workers
-  never open the file, so no lock is needed and concurrent writers cannot exist.
+* Single file: the client writes every result into a working copy of the container as it
+  arrives. Workers never open the file, so no lock is needed and concurrent writers cannot
+  exist. At each checkpoint the working copy is flushed, copied and the copy renamed to
+  the container's name; a resumed run continues from a copy of the container.
 
-Either way the container is written under a temporary name and renamed when complete.
+Either way the container is written under a temporary name and renamed when complete, so
+the file under the container's name is always a complete HDF5 file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -138,7 +142,8 @@ class SingleFileWriter:
     def __init__(self, container: Path, n_calls: int,
                  result_shape: tuple[float | None, ...] | None, result_dtype: str,
                  grid: tuple[int, ...] | None = None,
-                 extra: Callable[[h5py.File], None] | None = None) -> None:
+                 extra: Callable[[h5py.File], None] | None = None,
+                 resume: bool = False) -> None:
         self.container = container
         self.result_shape = result_shape
         self.grid = grid
@@ -146,9 +151,16 @@ class SingleFileWriter:
         self.result_dtype = result_dtype
         self.failed = False
         self._tmp = atomic_path(container)
-        self._h5 = h5py.File(self._tmp, "w")
+        if resume and container.exists():
+            # Continue from the last checkpoint; the published file stays as it is.
+            shutil.copyfile(container, self._tmp)
+            self._h5 = h5py.File(self._tmp, "a")
+        else:
+            self._h5 = h5py.File(self._tmp, "w")
         self._data = None
-        if result_shape is not None:
+        if "result_0" in self._h5:
+            self._data = self._h5["result_0"]
+        elif result_shape is not None:
             dtype = np.dtype(result_dtype)
             shape, maxshape = _final_shape(result_shape, n_calls, [], grid)
             unlimited = any(m is None for m in maxshape)
@@ -170,6 +182,9 @@ class SingleFileWriter:
             # Converted by the worker already; checked again where the file is written.
             first = fit_result(first, self.result_shape, self.result_dtype)
         try:
+            name = f"comp_{outcome.index}"
+            if name in self._h5:  # written after the last checkpoint the record knew of
+                del self._h5[name]
             if datasets or not shaped:
                 group = self._h5.create_group(f"comp_{outcome.index}")
                 for name, data in datasets.items():
@@ -190,6 +205,22 @@ class SingleFileWriter:
         if grow != self._data.shape:
             self._data.resize(grow)
         self._data[_slot(self.result_shape, index, first.shape, self.grid)] = first
+
+    def checkpoint(self, outcomes: list[CallOutcome | None]) -> None:
+        """Publish a complete copy of the file as it is now (the copy is flushed, then
+        renamed to the container's name). Not after a write error: the last published
+        copy stays."""
+        if self.failed:
+            return
+        record_missing(self._h5, outcomes)
+        self._h5.flush()
+        with atomic_write(self.container) as tmp:
+            shutil.copyfile(self._tmp, tmp)
+
+    def discard(self) -> None:
+        """Close and remove the working copy (nothing was written to it yet)."""
+        self._h5.close()
+        os.unlink(self._tmp)
 
     def close(self, outcomes: list[CallOutcome | None], quiet: bool = False) -> None:
         """Finish the file and move it to its final name (also after a failed call).
@@ -217,7 +248,8 @@ class SingleFileWriter:
     def _warn_incomplete(self) -> None:
         get_logger().warning(
             "Writing to the results container failed; the incomplete file is left as %s "
-            "(not renamed to %s; it may be unreadable)", self._tmp, self.container.name)
+            "(not renamed to %s; it may be unreadable)%s", self._tmp, self.container.name,
+            "; the container holds the last checkpoint" if self.container.exists() else "")
 
 
 def _embed(result_shape: tuple[float | None, ...], part: tuple[int, ...],

@@ -38,11 +38,16 @@ class ParallelMapError(RuntimeError):
     container_error : str or None
         Why the results container could not be written (e.g. ``"OSError: [Errno 28]
         ..."``), or ``None``. The payload files in :attr:`results` hold the results.
+    worker_died : list of int
+        The failed task ids whose worker process died (a segfault, out of memory,
+        ``os._exit``) rather than raising a Python exception.
     """
 
     def __init__(self, failed: dict[int, str], n_calls: int, results: Any,
-                 first_error: str, container_error: str | None = None) -> None:
+                 first_error: str, container_error: str | None = None,
+                 worker_died: list[int] | None = None) -> None:
         self.failed = dict(sorted(failed.items()))
+        self.worker_died = sorted(worker_died or [])
         self.results = results
         self.n_calls = n_calls
         self.container_error = container_error
@@ -52,7 +57,12 @@ class ParallelMapError(RuntimeError):
             shown = ", ".join(str(i) for i in ids[:_SHOWN_IDS])
             if len(ids) > _SHOWN_IDS:
                 shown += f" and {len(ids) - _SHOWN_IDS} more"
-            parts.append(f"{len(ids)}/{n_calls} tasks failed (task ids: {shown})")
+            died = ""
+            if self.worker_died:
+                died = (f"; {len(self.worker_died)} of them killed their worker process "
+                        f"(task ids: "
+                        f"{', '.join(str(i) for i in self.worker_died[:_SHOWN_IDS])})")
+            parts.append(f"{len(ids)}/{n_calls} tasks failed (task ids: {shown}){died}")
         if container_error is not None:
             parts.append(f"the results container could not be written ({container_error}); "
                          f"the results of the {n_calls - len(ids)} successful calls are in "
@@ -65,14 +75,15 @@ class ParallelMapError(RuntimeError):
 
     def __reduce__(self):  # keep pickling (e.g. across processes) working
         return (_rebuild, (self.failed, self.n_calls, self.results, self.args[0],
-                           self.container_error))
+                           self.container_error, self.worker_died))
 
 
-def _rebuild(failed, n_calls, results, message, container_error=None):
+def _rebuild(failed, n_calls, results, message, container_error=None, worker_died=()):
     err = ParallelMapError.__new__(ParallelMapError)
     RuntimeError.__init__(err, message)
     err.failed, err.n_calls, err.results = failed, n_calls, results
     err.container_error = container_error
+    err.worker_died = list(worker_died)
     return err
 
 

@@ -24,14 +24,15 @@ import time
 import traceback
 import uuid
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
 
 import distributed
+from distributed.scheduler import KilledWorker
 
 from .arguments import CallPlan, func_name
 from .availability import WorkerWatch, replicate_to_running
-from .tasks import CallOutcome, SharedCall, run_chunk, shared_value
+from .tasks import EXCEPTION, WORKER_DIED, CallOutcome, SharedCall, run_chunk, shared_value
 
 __all__ = ["chunk_ranges", "execute", "CHUNKS_PER_SLOT"]
 
@@ -57,7 +58,7 @@ def chunk_ranges(n_calls: int, slots: int, chunk_size: int | None = None) -> lis
     return chunks
 
 
-def _failed_chunk(chunk: range, future: distributed.Future,
+def _failed_chunk(chunk: Sequence[int], future: distributed.Future,
                   error: BaseException | None = None) -> list[CallOutcome]:
     """Every call of a chunk whose task itself failed (e.g. its worker died), whose result
     could not be read (``error``), or which was cancelled (e.g. by a client restart)."""
@@ -73,7 +74,8 @@ def _failed_chunk(chunk: range, future: distributed.Future,
                              f"{future.status}")
         tb = f"{type(exc).__name__}: {exc}\n"
     summary = f"{type(exc).__name__}: {exc}"
-    return [CallOutcome(i, None, None, tb, summary, None) for i in chunk]
+    kind = WORKER_DIED if isinstance(exc, KilledWorker) else EXCEPTION
+    return [CallOutcome(i, None, None, tb, summary, None, kind=kind) for i in chunk]
 
 
 def _read(future: distributed.Future, watch: WorkerWatch
@@ -108,22 +110,27 @@ def _send_shared(client: distributed.Client, shared: SharedCall, key: str
 
 def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slots: int,
             chunk_size: int | None, on_outcome: Callable[[CallOutcome], None],
-            watch: WorkerWatch | None = None) -> None:
-    """Run all calls of ``plan`` on ``client``, handing each outcome to ``on_outcome``
-    as its chunk completes.
+            watch: WorkerWatch | None = None, calls: Sequence[int] | None = None,
+            retries: int = 0, attempts: Sequence[int] | None = None) -> None:
+    """Run the calls ``calls`` (default: all) of ``plan`` on ``client``, handing each
+    final outcome to ``on_outcome`` as its chunk completes.
 
-    ``watch`` bounds the wait while no worker runs (default: 60 s, nothing replaced);
-    when it gives up, every call not finished fails with its error.
-
-    On any exception (also ``KeyboardInterrupt``, or one raised by ``on_outcome``) this
-    run's tasks are cancelled before the exception propagates.
+    A call that failed runs again, on its own, up to ``retries`` more times; its
+    outcome's ``attempts`` counts its runs, starting from ``attempts[i]`` (runs of earlier
+    sessions of a resumed run). ``watch`` bounds the wait while no worker runs (default:
+    60 s, nothing replaced); when it gives up, every call not finished fails with its
+    error. On any exception (also ``KeyboardInterrupt``, or one raised by ``on_outcome``)
+    this run's tasks are cancelled before the exception propagates.
     """
     if watch is None:
         watch = WorkerWatch(client, 60, logging.getLogger("ACME"))
+    todo = list(range(plan.n_calls)) if calls is None else list(calls)
+    ran = collections.Counter({i: int(attempts[i]) for i in todo} if attempts is not None
+                              else {})
     token = uuid.uuid4().hex[:10]
     name = func_name(plan.func)
     shared_future = _send_shared(client, shared, f"acme-{name}-{token}-shared")
-    futures: dict[distributed.Future, range] = {}
+    futures: dict[distributed.Future, Sequence[int]] = {}
     # Calls of chunks that failed as a whole (calls' own exceptions are caught inside a
     # chunk): one call killed its worker, or a result could not be sent back. They run
     # again one at a time, so the failure lands only on the call causing it; all at
@@ -134,7 +141,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
 
     submitted: dict[str, float] = {}  # key -> submission time, for the debug log
 
-    def submit(chunk: range, key: str) -> distributed.Future:
+    def submit(chunk: Sequence[int], key: str) -> distributed.Future:
         calls = [(i, plan.call_values(i)) for i in chunk]
         future = client.submit(run_chunk, shared_future, calls, pure=False, key=key)
         futures[future] = chunk
@@ -143,10 +150,11 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
 
     rerunning: distributed.Future | None = None  # at most one call reruns at a time
     try:
-        chunks = chunk_ranges(plan.n_calls, slots, chunk_size)
+        parts = chunk_ranges(len(todo), slots, chunk_size) if todo else []
+        chunks: list[Sequence[int]] = [todo[part.start:part.stop] for part in parts]
         sizes = sorted({len(c) for c in chunks})  # nearly equal: one or two sizes
         log.debug("Sending %d calls as %d dask tasks of %s calls each (%d worker threads)",
-                  plan.n_calls, len(chunks), "-".join(map(str, sizes)), slots)
+                  len(todo), len(chunks), "-".join(map(str, sizes)), slots)
         for j, chunk in enumerate(chunks):
             submit(chunk, f"acme-{name}-{token}-{j}")
         pending = distributed.as_completed(list(futures))
@@ -158,8 +166,8 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
                 pending.add(future)
                 continue
             chunk = futures.pop(future)
-            log.debug("Task %s (calls %d-%d) %s after %.2f s", future.key, chunk.start,
-                      chunk.stop - 1, future.status,
+            log.debug("Task %s (calls %d-%d) %s after %.2f s", future.key, chunk[0],
+                      chunk[-1], future.status,
                       time.perf_counter() - submitted.pop(str(future.key), time.perf_counter()))
             first_round = future is not rerunning
             if not first_round:
@@ -169,11 +177,20 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
                 rerun.extend(chunk)
             else:
                 for outcome in outcomes or _failed_chunk(chunk, future, error or watch.error):
-                    on_outcome(outcome)
+                    i = outcome.index
+                    ran[i] += 1
+                    outcome.attempts = ran[i]
+                    if outcome.ok or ran[i] > retries + (attempts[i] if attempts else 0) \
+                            or future.status == "cancelled" or watch.error is not None:
+                        on_outcome(outcome)
+                    elif outcome.kind == WORKER_DIED:
+                        rerun.append(i)  # one at a time: it may kill its worker again
+                    else:
+                        pending.add(submit([i], f"acme-{name}-{token}-call{i}-{ran[i]}"))
             future.release()
             if rerun and rerunning is None:
                 i = rerun.popleft()
-                rerunning = submit(range(i, i + 1), f"acme-{name}-{token}-call{i}")
+                rerunning = submit([i], f"acme-{name}-{token}-call{i}-r{ran[i]}")
                 pending.add(rerunning)
     except BaseException:
         client.cancel(list(futures) + [shared_future])

@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
+import h5py
+import numpy as np
 from tqdm.auto import tqdm
 
 from . import clients, dryrun
 from ._version import __version__
 from .arguments import CallPlan, describe_plan, func_name, plan_calls, size_mb
 from .availability import WorkerWatch
+from .checkpoint import Checkpointer
 from .cleanup import cleanup_for_run
 from .containers import SingleFileWriter, build_link_container
 from .daemon import ACMECompat
@@ -35,8 +38,29 @@ from .outputs import RunPaths
 from .paramstore import GridAxes, check_grid, check_names, grid_shape, write_params
 from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
 from .preload import preloaded
+from .record import (
+    DONE,
+    NOT_RUN,
+    PICKLED,
+    CallTable,
+    RecordWriter,
+    call_hashes,
+    func_hash,
+    inputs_path,
+    provenance,
+    record_path,
+    value_hash,
+    write_inputs,
+)
 from .results import assemble_results
-from .tasks import CallOutcome, run_call, shared_call
+from .resume import (
+    check_resume,
+    options_json,
+    prior_outcomes,
+    remove_temporaries,
+    resume_line,
+)
+from .tasks import WORKER_DIED, CallOutcome, run_call, shared_call
 from .worker_init import InitFilled, plugin_name
 
 __all__ = ["ParallelMap"]
@@ -54,6 +78,7 @@ class _Run:
         self.client: clients.ClientHandle | None = None
         self.declined = False  # the user answered "n" after the dry run
         self.created: list[Path] = []  # removed again if the run computes nothing
+        self.recorded = False  # the run record exists
 
 
 class ParallelMap(ACMECompat):
@@ -126,6 +151,14 @@ class ParallelMap(ACMECompat):
     init_function : callable, optional
         Called once in every worker process; returns a dict whose entries fill the
         parameters of ``func`` that a call does not give (see :class:`~acme.Executor`).
+    resume : bool
+        Finish the earlier run in ``output_dir``: run only its calls that are not done
+        (failed, interrupted or never run), in the same directory and container. Refused
+        before any work if ``output_dir`` holds no run of ``func``
+        (``FileNotFoundError``) or if the function or an argument differs from the
+        recorded run (``ValueError`` naming the first differing call and argument).
+    retries : int
+        Run a failing call up to this many more times (default 0).
     **kwargs
         Keyword arguments of ``func``, split or broadcast like ``*args``.
 
@@ -165,7 +198,7 @@ class ParallelMap(ACMECompat):
                  cleanup_threshold_days: int | None = None, processes_per_worker: int = 1,
                  threads_per_worker: int = 1,
                  init_function: Callable[[], dict[str, Any]] | None = None,
-                 **kwargs: Any) -> None:
+                 resume: bool = False, retries: int = 0, **kwargs: Any) -> None:
         options, notes = validate_options(
             write_worker_results=write_worker_results, output_dir=output_dir,
             result_shape=result_shape, result_dtype=result_dtype, single_file=single_file,
@@ -177,6 +210,8 @@ class ParallelMap(ACMECompat):
             threads_per_worker=threads_per_worker, init_function=init_function)
         if options.init_function is not None and callable(func):
             func = InitFilled(func, options.init_function, plugin_name())
+        check_bool(resume, "resume")
+        self.retries = check_int(retries, "retries", minimum=0)
         plan = plan_calls(func, args, kwargs, n_inputs)
         if plan.space is not None and options.storage in ("hdf5", "single"):
             check_names(plan.space)
@@ -187,6 +222,9 @@ class ParallelMap(ACMECompat):
             else:
                 grid_axes = check_grid(plan.space, options.result_shape)
         self._grid_axes = grid_axes
+        # The record of an earlier run, checked before anything is created.
+        self._prior = check_resume(options, plan, n_inputs) if resume else None
+        self._given = (args, kwargs, n_inputs)  # stored with the record, to run it again
         self.options: RunOptions = options
         self.plan: CallPlan = plan
         self.func = func
@@ -196,8 +234,10 @@ class ParallelMap(ACMECompat):
         self._run: _Run | None = None
         self._computed = False
         self._init_compat()  # ACME's daemon/config/argv/kwargv (acme.daemon)
-        if options.output_dir is not None and options.write_worker_results:
+        if options.output_dir is not None and options.write_worker_results and not resume:
             existing = self._paths(options.output_dir).existing_results()
+            existing += [p for p in [record_path(options.output_dir, self.func_name)]
+                         if p.exists()]
             if existing:
                 raise FileExistsError(
                     f"`output_dir` {options.output_dir} already holds results of "
@@ -319,7 +359,7 @@ class ParallelMap(ACMECompat):
             created += [p for p in (output_dir, *output_dir.parents) if not p.exists()][-1:]
             try:
                 output_dir.mkdir(parents=True, exist_ok=opts.output_dir is not None)
-                if opts.storage == "hdf5":
+                if opts.storage == "hdf5" and not paths.payload_dir.is_dir():
                     paths.payload_dir.mkdir()
                     created.append(paths.payload_dir)
             except OSError as err:
@@ -387,6 +427,9 @@ class ParallelMap(ACMECompat):
             run.runlog.logger.warning("Could not release the client after the failed run: "
                                       "%s: %s", type(err).__name__, err)
         finally:
+            if run.recorded and run.paths is not None:
+                run.runlog.logger.info("To resume this run: %s",
+                                       resume_line(run.paths.output_dir))
             run.runlog.close()  # never raises (a log file on a full disk)
 
     def _storage(self) -> StorageSpec:
@@ -413,37 +456,63 @@ class ParallelMap(ACMECompat):
         extra = None if plan.space is None else functools.partial(
             write_params, space=plan.space, stacking_dim=opts.stacking_dim,
             axes=self._grid_axes)
-        # Debug mode calls self.func directly: no need (or ability) to pickle it.
-        shared = shared_call(plan, storage, b"" if debug else cloudpickle.dumps(self.func))
+        func_blob = self._func_blob(debug)
+        # Debug mode calls self.func directly: no need to send the function anywhere.
+        shared = shared_call(plan, storage, b"" if debug else func_blob)
         outcomes: list[CallOutcome | None] = [None] * plan.n_calls
+        if self._prior is not None and run.paths is not None:
+            outcomes = prior_outcomes(self._prior, run.paths, opts.storage)
+            for stale in remove_temporaries(run.paths):
+                log.debug("Removed %s, left by the interrupted run", stale)
+        todo = [i for i, o in enumerate(outcomes) if o is None]
         writer = None
         if opts.storage == "single" and run.paths is not None and run.paths.container:
             writer = SingleFileWriter(run.paths.container, plan.n_calls, opts.result_shape,
-                                      opts.result_dtype, grid, extra)
+                                      opts.result_dtype, grid, extra,
+                                      resume=self._prior is not None)
+        try:
+            book = self._checkpointer(run, func_blob, outcomes, writer, grid, extra, log)
+        except BaseException:  # e.g. a full disk: nothing ran yet
+            if writer is not None:
+                writer.discard()
+            raise
         n_failed = 0
         bar = None
 
         def collect(outcome: CallOutcome) -> None:
             nonlocal n_failed
-            if outcome.ok and writer is not None:
-                outcome = self._write_single(writer, outcome, storage)
+
+            def store() -> None:
+                if outcome.ok and writer is not None:
+                    self._write_single(writer, outcome, storage)
+                if opts.storage != "memory":
+                    outcome.value = None
+                outcomes[outcome.index] = outcome
+
+            if book is not None:
+                book.add(outcome, store)
+            else:
+                store()
             if outcome.warning:
                 log.warning(outcome.warning)
             if not outcome.ok:
                 n_failed += 1
                 _log_failure(log, outcome.index, outcome.summary, outcome.error)
-            if opts.storage != "memory":
-                outcome.value = None
-            outcomes[outcome.index] = outcome
             if bar is not None:
                 bar.update(1)
 
+        state = "interrupted"
+        container_error = None
         try:
+            if self._prior is not None:
+                log.info("Resuming the run in %s: %d of %d calls are done, running the "
+                         "other %d", run.paths.output_dir if run.paths else "",
+                         plan.n_calls - len(todo), plan.n_calls, len(todo))
             if debug:
                 log.warning("Running in debug mode: %d calls of `%s` one after the other "
-                            "in this process", plan.n_calls, self.func_name)
+                            "in this process", len(todo), self.func_name)
                 log.info("Results are stored %s", where)
-                for i in range(plan.n_calls):
+                for i in todo:
                     try:
                         outcome = run_call(self.func, shared, i, plan.call_values(i),
                                            catch=False)
@@ -453,7 +522,7 @@ class ParallelMap(ACMECompat):
                                          traceback.format_exc())
                         raise
                     collect(outcome)
-            else:
+            elif todo:
                 if run.client is None:
                     log_dir = run.paths.output_dir if run.paths else None
                     run.client = self._client_for_run(
@@ -465,53 +534,132 @@ class ParallelMap(ACMECompat):
                 log.debug("%s", clients.describe_client(run.client))
                 slots = max(sum(client.nthreads().values()), run.client.expected_workers)
                 log.info("Preparing %d parallel calls of `%s` using %d workers",
-                         plan.n_calls, self.func_name, len(client.nthreads()))
+                         len(todo), self.func_name, len(client.nthreads()))
                 log.info("Results are stored %s", where)
-                bar = self._progress()
+                bar = self._progress(plan.n_calls - len(todo))
                 watch = WorkerWatch(client, opts.setup_timeout, log,
                                     replace_jobs=run.client.owned,
                                     on_state=_describe(bar, self.func_name))
+                attempts = None if self._prior is None else \
+                    [int(a) for a in self._prior.calls.attempts]
                 with preloaded(client, shared, self.func_name):
-                    execute(client, plan, shared, slots, chunk_size, collect, watch)
-        except BaseException:
-            if writer is not None:  # the error on its way out is the one to see
-                writer.close(outcomes, quiet=True)
-            raise
+                    execute(client, plan, shared, slots, chunk_size, collect, watch,
+                            calls=todo, retries=self.retries, attempts=attempts)
+            state = "failed" if n_failed else "finished"
         finally:
             if bar is not None:
                 bar.close()
-        if writer is not None:
-            writer.close(outcomes)
-        container_error = None
-        if opts.storage == "hdf5" and run.paths is not None and run.paths.container:
-            try:
-                build_link_container(run.paths.container, run.paths.payload_dir, outcomes,
-                                     opts.result_shape, opts.result_dtype, grid, extra)
-            except OSError as err:  # the payloads are there: report it with them
-                container_error = f"{type(err).__name__}: {err}"
+            if book is not None:
+                container_error = self._final_checkpoint(book, state, outcomes, log)
+            elif writer is not None:
+                writer.close(outcomes, quiet=state == "interrupted")
+        if container_error is not None and run.paths is not None and run.paths.container:
+            log.error("The results container %s could not be written: %s",
+                      run.paths.container, container_error)
+            if not run.paths.container.exists():
                 self.results_container = None
-                log.error("The results container %s could not be written: %s",
-                          run.paths.container, container_error)
         results = assemble_results(outcomes, opts, self.results_container, grid)
         elapsed = time.perf_counter() - started
         if n_failed or container_error:
             failed = {o.index: o.error or "" for o in outcomes if o is not None and not o.ok}
             first = next((o for o in outcomes if o is not None and not o.ok), None)
+            died = [o.index for o in outcomes if o is not None and o.kind == WORKER_DIED]
             if n_failed:
                 log.error("%d of %d calls failed after %.2f s; the results of the other "
                           "calls are stored %s", n_failed, plan.n_calls, elapsed, where)
             raise ParallelMapError(failed, plan.n_calls, results,
                                    first.summary or "" if first else "",
-                                   container_error=container_error)
+                                   container_error=container_error, worker_died=died)
         log.info("SUCCESS! Finished %d calls in %.2f s", plan.n_calls, elapsed)
         if run.paths is not None:
             log.info("Results have been saved to %s",
                      self.results_container or run.paths.output_dir)
         return results
 
-    def _progress(self) -> tqdm:
-        return tqdm(total=self.n_inputs, bar_format=_TQDM_FORMAT, desc=self.func_name,
-                    disable=self.options.verbose is False)
+    def _func_blob(self, debug: bool) -> bytes:
+        try:
+            return cloudpickle.dumps(self.func)
+        except Exception:
+            if debug:  # debug mode never pickles: only a resume from the record needs it
+                return b""
+            raise
+
+    def _checkpointer(self, run: _Run, func_blob: bytes, outcomes: list[CallOutcome | None],
+                      writer: SingleFileWriter | None, grid: tuple[int, ...] | None,
+                      extra: Callable[[h5py.File], None] | None, log: logging.Logger
+                      ) -> Checkpointer | None:
+        """Write the inputs file (new runs) and the first record; checkpoint from now on."""
+        paths, opts, plan = run.paths, self.options, self.plan
+        if paths is None:
+            return None
+        name = self.func_name
+        args, kwargs, n_inputs = self._given
+        fhash = func_hash(self.func, func_blob)
+        if self._prior is None:
+            hashes = call_hashes(plan.split_values, plan.n_calls, plan.call_values)
+            try:
+                args_blob = cloudpickle.dumps((args, kwargs, n_inputs))
+            except Exception as err:  # only debug mode gets here with such arguments
+                args_blob = b""
+                log.warning("The arguments cannot be pickled (%s): resume this run with "
+                            "resume=True, acme.resume_run() cannot", err)
+            write_inputs(inputs_path(paths.output_dir, name), func_blob, args_blob, hashes,
+                         value_hash((plan.args, plan.kwargs)))
+            calls = CallTable.empty(plan.n_calls)
+            start_time = datetime.now().isoformat(timespec="seconds")
+        else:
+            calls = self._prior.calls
+            for i in np.flatnonzero(np.isin(calls.status, (DONE, PICKLED), invert=True)):
+                # to run again: "not run" until it has, its attempts kept
+                calls.set(int(i), NOT_RUN, int(calls.attempts[i]), np.nan, "", "")
+            start_time = str(self._prior.attrs.get("start_time", ""))
+        header = dict(provenance(), func_module=str(getattr(self.func, "__module__", "")),
+                      func_name=name, func_hash=fhash, n_calls=plan.n_calls,
+                      storage=opts.storage, options=options_json(opts, n_inputs),
+                      container=paths.container.name if paths.container else "",
+                      start_time=start_time, end_time="")
+        container = paths.container
+        publish: Callable[[list[CallOutcome | None]], None] | None = None
+        finish: Callable[[list[CallOutcome | None]], None] | None = None
+        if writer is not None:
+            publish, finish = writer.checkpoint, writer.close
+        elif opts.storage == "hdf5" and container is not None:
+            payload_dir = paths.payload_dir
+
+            def links(snapshot: list[CallOutcome | None]) -> None:
+                build_link_container(container, payload_dir, snapshot,
+                                     opts.result_shape, opts.result_dtype, grid, extra)
+            publish = finish = links
+        book = Checkpointer(RecordWriter(paths.output_dir, name, header), calls, opts.storage,
+                            outcomes, publish, finish, log)
+        book.start()
+        run.recorded = True
+        return book
+
+    def _final_checkpoint(self, book: Checkpointer, state: str,
+                          outcomes: list[CallOutcome | None], log: logging.Logger
+                          ) -> str | None:
+        """The last checkpoint; on an interruption, say how far the run got. Returns why
+        the container or record could not be written (e.g. a full disk), or None."""
+        error = None
+        try:
+            book.stop(state)
+        except Exception as err:
+            if state != "interrupted" and not isinstance(err, OSError):
+                raise
+            # The payloads are on disk: the error is reported with them (an error that
+            # interrupted the run is the one to report).
+            error = f"{type(err).__name__}: {err}"
+            log.error("The final checkpoint failed: %s", error)
+        if state == "interrupted":
+            done = sum(1 for o in outcomes if o is not None and o.ok)
+            log.warning("The run was interrupted with %d of %d calls done; their results "
+                        "are stored (run record: %s)", done, len(outcomes), book.record.path)
+        return error
+
+    def _progress(self, initial: int = 0) -> tqdm:
+        return tqdm(total=self.n_inputs, initial=initial, bar_format=_TQDM_FORMAT,
+                    desc=self.func_name, disable=self.options.verbose is False)
 
     def _write_single(self, writer: SingleFileWriter, outcome: CallOutcome,
                       storage: StorageSpec) -> CallOutcome:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
+import os
+import socket
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +25,13 @@ from .arguments import CallPlan, assemble
 from .heap import payload_heap
 from .payloads import StorageSpec, as_row, check_shape, fit_result, write_result
 
-__all__ = ["SharedCall", "CallOutcome", "load_function", "run_chunk", "run_call",
+#: ``CallOutcome.kind`` of a call that raised (the record's ``failure_kind``).
+EXCEPTION = "exception"
+#: ``CallOutcome.kind`` of a call whose worker process died.
+WORKER_DIED = "worker died"
+_HOST = socket.gethostname()
+
+__all__ = ["SharedCall", "CallOutcome", "load_function", "run_call", "run_chunk",
            "shared_call", "shared_value"]
 
 
@@ -51,6 +61,11 @@ class CallOutcome:
     warning: str | None
     shape: tuple[int, ...] | None = None   # shape of the first return value (result_shape)
     n_values: int = 1                      # number of return values
+    duration: float = math.nan             # seconds the call took (storing included)
+    host: str = ""                         # where it ran
+    job_id: str = ""                       # SLURM job id of its worker, if any
+    kind: str = ""                         # why it failed: "exception" or "worker died"
+    attempts: int = 1                      # how often it ran (resumed runs included)
 
     @property
     def ok(self) -> bool:
@@ -78,29 +93,44 @@ def run_call(func: Callable[..., Any], shared: SharedCall, index: int,
                             tuple(values))
     if shared.pass_task_id:
         kwargs["taskID"] = index
+    started = time.perf_counter()
     try:
-        result = func(*args, **kwargs)
-        if shared.storage.result_shape is not None:
-            result = as_row(result, shared.storage.result_shape)
-        n_values = len(result) if isinstance(result, tuple) else 1
-        shape = None
-        spec = shared.storage
-        if spec.result_shape is not None:
-            first = result[0] if isinstance(result, tuple) else result
-            if spec.result_dtype is None:
-                check_shape(first, spec.result_shape)
-            else:  # fails here, on the worker, if it does not fit result_dtype
-                fit_result(first, spec.result_shape, spec.result_dtype)
-            shape = np.shape(first)
-        if shared.storage.storage in ("memory", "single"):
-            return CallOutcome(index, None, result, None, None, None, shape, n_values)
-        path, warning = write_result(result, index, shared.storage)
-        return CallOutcome(index, path, None, None, None, warning, shape, n_values)
+        return _where(_run(func, shared, index, args, kwargs), started)
     except Exception as err:
         if not catch:
             raise
-        return CallOutcome(index, None, None, traceback.format_exc(),
-                           f"{type(err).__name__}: {err}", None)
+        outcome = CallOutcome(index, None, None, traceback.format_exc(),
+                              f"{type(err).__name__}: {err}", None, kind=EXCEPTION)
+        return _where(outcome, started)
+
+
+def _where(outcome: CallOutcome, started: float) -> CallOutcome:
+    outcome.duration = time.perf_counter() - started
+    outcome.host = _HOST
+    outcome.job_id = os.environ.get("SLURM_JOB_ID", "")
+    return outcome
+
+
+def _run(func: Callable[..., Any], shared: SharedCall, index: int, args: list[Any],
+         kwargs: dict[str, Any]) -> CallOutcome:
+    """Call ``func`` and store its result (exceptions propagate)."""
+    result = func(*args, **kwargs)
+    if shared.storage.result_shape is not None:
+        result = as_row(result, shared.storage.result_shape)
+    n_values = len(result) if isinstance(result, tuple) else 1
+    shape = None
+    spec = shared.storage
+    if spec.result_shape is not None:
+        first = result[0] if isinstance(result, tuple) else result
+        if spec.result_dtype is None:
+            check_shape(first, spec.result_shape)
+        else:  # fails here, on the worker, if it does not fit result_dtype
+            fit_result(first, spec.result_shape, spec.result_dtype)
+        shape = np.shape(first)
+    if shared.storage.storage in ("memory", "single"):
+        return CallOutcome(index, None, result, None, None, None, shape, n_values)
+    path, warning = write_result(result, index, shared.storage)
+    return CallOutcome(index, path, None, None, None, warning, shape, n_values)
 
 
 def shared_call(plan: CallPlan, storage: StorageSpec, func_blob: bytes) -> SharedCall:

@@ -98,3 +98,39 @@ class Unloadable:
 
 def unloadable_at_2(x):
     return Unloadable(x) if x == 2 else x
+
+
+def fails_first_time(x, marks, bad=(3, 57)):
+    """Raises on the first execution of the calls in ``bad`` only (a marker file in
+    ``marks`` remembers that it failed)."""
+    if x in bad:
+        marker = os.path.join(marks, f"failed_{x}")
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            raise OSError(f"transient failure of call {x}")
+    return x * 10
+
+
+def fails_twice(x, marks, bad=(2,)):
+    """Raises on the first two executions of the calls in ``bad``."""
+    if x in bad:
+        n = len([m for m in os.listdir(marks) if m.startswith(f"failed_{x}_")])
+        if n < 2:
+            open(os.path.join(marks, f"failed_{x}_{n}"), "w").close()
+            raise OSError(f"failure {n + 1} of call {x}")
+    return x * 10
+
+
+def three_values(x):
+    """Three return values: an array of the ``result_shape`` (3, None), a scalar, a string."""
+    return np.arange(3.0) + x, x * 2, f"call {x}"
+
+
+def dies_twice(x, marks, bad=(3,)):
+    """Kills its worker process on the first two executions of the calls in ``bad``."""
+    if x in bad:
+        n = len([m for m in os.listdir(marks) if m.startswith(f"died_{x}_")])
+        if n < 2:
+            open(os.path.join(marks, f"died_{x}_{n}"), "w").close()
+            os._exit(1)
+    return x * 10

@@ -141,8 +141,9 @@ def _snapshot(results, out: Path, memory: bool):
     if memory:
         return _plain(results)
     returned = [Path(p).relative_to(out).as_posix() for p in results]
+    # the run record differs by its times, durations and process ids
     files = {p.relative_to(out).as_posix(): _content(p) for p in sorted(out.rglob("*"))
-             if p.is_file() and p.suffix != ".log"}
+             if p.is_file() and p.suffix != ".log" and not p.name.startswith("acme_run_")}
     return returned, files
 
 

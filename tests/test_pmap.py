@@ -26,7 +26,8 @@ def test_walkthrough_default_storage(in_tmp, client):
     assert results == [str(out / "f_payload" / f"f_{i}.h5") for i in range(4)]
     assert pmap.results_container == str(out / "f.h5")
     entries = sorted(os.listdir(out))
-    assert len(entries) == 3 and entries[1:] == ["f.h5", "f_payload"]
+    assert len(entries) == 5 and entries[1:] == ["acme_inputs_f.h5", "acme_run_f.h5", "f.h5",
+                                                 "f_payload"]
     assert re.fullmatch(r"ACME_f_\d{8}-\d{6}\.log", entries[0])
     assert sorted(os.listdir(out / "f_payload")) == [f"f_{i}.h5" for i in range(4)]
     with h5py.File(pmap.results_container, "r") as h5f:

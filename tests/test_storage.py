@@ -144,11 +144,14 @@ def run(func, tmp_path, **kw):
 
 
 def entries(out):
-    """The output directory's entries besides the log file (of which there is one)."""
+    """The output directory's entries besides the log file (of which there is one) and
+    the run record (its two files)."""
     names = sorted(p.name for p in out.iterdir())
     logs = [n for n in names if n.startswith("ACME_") and n.endswith(".log")]
     assert len(logs) == 1
-    return [n for n in names if n not in logs]
+    record = [n for n in names if n.startswith(("acme_run_", "acme_inputs_"))]
+    assert len(record) == 2 and record[0].endswith(".h5") and record[1].endswith(".h5")
+    return [n for n in names if n not in logs + record]
 
 
 def check_vds(container, n_sources):
@@ -452,8 +455,12 @@ def test_single_file_write_error_surfaces_as_itself(tmp_path, acme_log):
         signal.signal(signal.SIGXFSZ, old_handler)
     assert type(err.value) is OSError and not isinstance(err.value, ParallelMapError)
     assert err.value.errno == errno.EFBIG
-    # the incomplete (here: truncated) container is neither published nor deleted
-    assert not (out / "big.h5").exists()
+    # the incomplete (here: truncated) working file is neither published nor deleted;
+    # the container is the last checkpoint, complete, with the values it lists
+    with h5py.File(out / "big.h5", "r") as h5f:
+        for name in h5f:
+            index = int(name.split("_")[1])
+            np.testing.assert_array_equal(h5f[name]["result_0"][()], big(index))
     [partial] = list(out.glob("big.h5.*.tmp"))
     assert any(str(partial) in m for m in acme_log.messages(logging.WARNING))
 
