@@ -354,8 +354,11 @@ def describe_plan(plan: CallPlan) -> str:
     def pos_name(i: int) -> str:
         return params[i] if i < len(params) else f"args[{i}]"
 
-    names = [pos_name(i) for i in plan.split_pos] + list(plan.split_kw)
-    split = [f"{n} ({_short(v)})" for n, v in zip(names, plan.split_values, strict=True)]
+    if plan.space is not None:  # one call per assignment of a parameter space
+        split = [f"{key} (parameter)" for key in plan.space.keys()]
+    else:
+        names = [pos_name(i) for i in plan.split_pos] + list(plan.split_kw)
+        split = [f"{n} ({_short(v)})" for n, v in zip(names, plan.split_values, strict=True)]
     whole = [f"{pos_name(i)} ({_short(a)}, {size_mb(a):.2f} MB)"
              for i, a in enumerate(plan.args) if i not in plan.split_pos]
     whole += [f"{k} ({_short(v)}, {size_mb(v):.2f} MB)" for k, v in plan.kwargs.items()

@@ -65,8 +65,8 @@ class ParallelMapError(RuntimeError):
             parts.append(f"{len(ids)}/{n_calls} tasks failed (task ids: {shown}){died}")
         if container_error is not None:
             parts.append(f"the results container could not be written ({container_error}); "
-                         f"the results of the {n_calls - len(ids)} successful calls are in "
-                         "their payload files (`.results`)")
+                         "the container on disk is its last checkpoint, and `.results` "
+                         f"lists the results of the {n_calls - len(ids)} successful calls")
         msg = "Parallel computation failed: " + "; ".join(parts)
         if ids:
             first = ids[0]

@@ -164,7 +164,7 @@ def test_real_results_in_a_complex_dataset_read_back_exactly(tmp_path, keywords)
         results = pmap.compute()
     expected = np.stack([real(x) for x in [1, 2, 3, 4]]).astype(complex)
     if keywords.get("write_worker_results") is False:
-        [data] = results
+        data = results  # one return value: the stacked array itself (as ACME)
     else:
         assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []
         with h5py.File(out / "real.h5", "r") as h5f:
@@ -192,7 +192,7 @@ def test_values_outside_the_dtype_fail_their_call(tmp_path, keywords):
             "`result_shape` dataset of `result_dtype` 'int8': its values do not fit that "
             "type") in str(err.value)
     if keywords.get("write_worker_results") is False:
-        [data] = err.value.results
+        data = err.value.results  # the stacked array itself
     else:
         with h5py.File(out / "grows.h5", "r") as h5f:
             data = h5f["result_0"][()]

@@ -110,7 +110,7 @@ def test_every_storage_mode_keeps_values_and_parameters(client, tmp_path, mode):
 
 def test_in_memory_with_result_shape_and_as_columns(client):
     with ParallelMap(wave, GRID, result_shape=(None, 3), write_worker_results=False) as pmap:
-        [stacked] = pmap.compute()
+        stacked = pmap.compute()  # one return value: the array itself
     np.testing.assert_array_equal(stacked, np.array(_serial(wave, GRID)))
     with ParallelMap(labelled, SUM, write_worker_results=False) as pmap:
         values = pmap.compute()
@@ -180,7 +180,7 @@ def test_grid_opens_in_xarray_with_named_labelled_dims(client, tmp_path, mode):
 def test_grid_in_memory_and_with_a_failed_call(client, tmp_path):
     with ParallelMap(wave, GRID, result_shape=(3, None), result_grid=True,
                      write_worker_results=False) as pmap:
-        [stacked] = pmap.compute()
+        stacked = pmap.compute()  # one return value: the array itself
     assert stacked.shape == (3, 3, 4)
     np.testing.assert_array_equal(stacked, np.moveaxis(
         np.array(_serial(wave, GRID)).reshape(3, 4, 3), -1, 0))
