@@ -1,9 +1,10 @@
-"""The ``acme`` command (``python -m acme``) on real runs: killed, failed, finished."""
+"""The installed ``acme`` command on real runs: killed, failed, finished."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,12 +39,30 @@ DRIVER = textwrap.dedent("""
 """).replace("N_CALLS", str(N_CALLS))
 
 
+#: The console script the package installs (the README's test command installs it);
+#: ``python -m acme`` where it is not on PATH (e.g. a tree run through PYTHONPATH).
+ACME = [shutil.which("acme") or ""] if os.environ.get("CI") or shutil.which("acme") \
+    else [sys.executable, "-m", "acme"]
+
+
 def acme_cmd(*args, cwd):
-    """Run ``python -m acme ARGS`` (PYTHONPATH puts this tree first; ``funcs`` of the
-    tests importable, as the function of a run must be where it is inspected)."""
+    """Run ``acme ARGS`` (``funcs`` of the tests importable, as the function of a run must
+    be where it is inspected)."""
     path = os.pathsep.join([os.environ.get("PYTHONPATH", ""), os.path.dirname(__file__)])
-    return subprocess.run([sys.executable, "-m", "acme", *args], cwd=cwd, text=True,
+    return subprocess.run([*ACME, *args], cwd=cwd, text=True,
                           capture_output=True, timeout=180, env={**os.environ, "PYTHONPATH": path})
+
+
+def test_the_installed_command_and_the_module_agree(tmp_path):
+    """``acme`` and ``python -m acme`` are the same program."""
+    assert ACME[0], "the `acme` command is not installed (pip install the package)"
+    by_script = subprocess.run([*ACME, "--help"], capture_output=True, text=True, timeout=60)
+    by_module = subprocess.run([sys.executable, "-m", "acme", "--help"], capture_output=True,
+                               text=True, timeout=60)
+    assert by_script.returncode == by_module.returncode == 0
+    for command in ("status", "inspect", "resume", "merge", "clean"):
+        assert command in by_script.stdout
+    assert by_script.stdout.split("\n", 1)[1] == by_module.stdout.split("\n", 1)[1]
 
 
 def _done(out) -> int:
