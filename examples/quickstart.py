@@ -105,7 +105,7 @@ def walkthrough(base: Path) -> None:
         paths = pmap.compute()
     print("files:", ", ".join(str(Path(p).relative_to(base)) for p in paths))
     check(sorted(p.name for p in custom.iterdir() if not p.name.endswith(".log")),
-          ["f.h5", "f_payload"])
+          ["acme_inputs_f.h5", "acme_run_f.h5", "f.h5", "f_payload"])
 
     section("results in memory: write_worker_results=False")
     with ParallelMap(f, [2, 4, 6, 8], 4, write_worker_results=False, verbose=False) as pmap:
