@@ -13,7 +13,7 @@ from ..log import shows_messages
 from ..validators import check_bool, check_int, parse_mem_bytes
 from .threads import thread_environment
 
-__all__ = ["local_cluster_setup"]
+__all__ = ["local_cluster_setup", "local_worker_count"]
 
 log = logging.getLogger("ACME")
 
@@ -41,6 +41,13 @@ def _usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def local_worker_count(n_workers: int | str, n_calls: int, threads_per_worker: int = 1) -> int:
+    """``"auto"``: one worker per ``threads_per_worker`` usable cores, but no more than calls."""
+    if isinstance(n_workers, int):
+        return n_workers
+    return max(1, min(n_calls, _usable_cores() // threads_per_worker))
 
 
 _MAIN_QUESTION = ("<local_cluster_setup> If launched from a script, did you wrap your code "

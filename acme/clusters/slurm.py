@@ -62,11 +62,11 @@ def _slurm_cluster_class() -> type[SLURMCluster]:
     if "dask_jobqueue" not in sys.modules and threading.current_thread() is threading.main_thread():
         previous = signal.getsignal(signal.SIGINT)
         try:
-            import dask_jobqueue  # noqa: F401
+            import dask_jobqueue  # noqa: F401, PLC0415 (optional heavy dependency; see above)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-    from dask_jobqueue import SLURMCluster
+    from dask_jobqueue import SLURMCluster  # noqa: PLC0415 (as above)
     return SLURMCluster
 
 
