@@ -9,16 +9,22 @@ keep every result on disk. A successor of ESI's ACME with the same user interfac
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from ._version import __version__
+from .clusters import (
+    bic_cluster_setup,
+    cluster_cleanup,
+    esi_cluster_setup,
+    jobqueue_cluster_setup,
+    local_cluster_setup,
+    slurm_cluster_setup,
+)
 from .daemon import ACMEdaemon
 from .errors import AmbiguousOperationError, ArgumentError, ParallelMapError
 from .executor import Executor
 from .params import Param, as_columns, missing
-from .pmap import ParallelMap
+from .pmap import ParallelMap, resume_run
 from .record import RunStatus, run_status
-from .resume import resume_run
 
 __all__ = [
     "ParallelMap",
@@ -43,14 +49,3 @@ __all__ = [
 ]
 
 logging.getLogger("ACME").addHandler(logging.NullHandler())
-
-_CLUSTER_NAMES = {"local_cluster_setup", "slurm_cluster_setup", "esi_cluster_setup",
-                  "bic_cluster_setup", "jobqueue_cluster_setup", "cluster_cleanup"}
-
-
-def __getattr__(name: str) -> Any:
-    # The cluster helpers pull in dask-jobqueue: load them on first use only.
-    if name in _CLUSTER_NAMES:
-        from . import clusters
-        return getattr(clusters, name)
-    raise AttributeError(f"module 'acme' has no attribute {name!r}")

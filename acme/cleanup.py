@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from .outputs import AUTO_DIR_PATTERN
+from .prompt import ask
 
 __all__ = ["AutoDir", "find_auto_dirs", "select_old", "clean_old_dirs", "cleanup_for_run",
            "DIR_COUNT_WARNING"]
@@ -107,7 +108,6 @@ def _remove(dirs: Sequence[AutoDir], log: logging.Logger) -> list[Path]:
 
 def _ask(question: str, choices: Sequence[str], default: str,
          stream: IO[str] | None) -> str:
-    from .prompt import ask
     return ask(question, choices, default=default, stream=stream) or default
 
 

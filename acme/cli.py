@@ -9,14 +9,34 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
+import distributed
+
+from .arguments import plan_calls
+from .cleanup import AutoDir, find_auto_dirs, select_old
+from .clusters.cleanup import cluster_cleanup
+from .clusters.local import local_cluster_setup, local_worker_count
+from .errors import ParallelMapError
+from .merge import MergeError, merge_run
 from .outputs import AUTO_DIR_PATTERN
-from .record import RunStatus, run_status
+from .pmap import resume_run
+from .record import (
+    STATUS_NAMES,
+    RunStatus,
+    driver_alive,
+    find_record,
+    load_inputs,
+    read_record,
+    run_status,
+)
+from .resume import param_names, short
 
 __all__ = ["main"]
 
@@ -101,11 +121,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _call_arguments(folder: Path, func_name: str, index: int) -> dict[str, str]:
     """The reprs (shortened) of call ``index``'s arguments, by parameter name."""
-    import cloudpickle
 
-    from .arguments import plan_calls
-    from .record import load_inputs
-    from .resume import param_names, short
 
     func_blob, args_blob, _, _ = load_inputs(folder, func_name)
     func = cloudpickle.loads(func_blob)
@@ -119,7 +135,6 @@ def _call_arguments(folder: Path, func_name: str, index: int) -> dict[str, str]:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .record import STATUS_NAMES, find_record, read_record
 
     folder = Path(args.dir)
     try:
@@ -163,7 +178,6 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _merge(args: argparse.Namespace) -> int:
-    from .merge import MergeError, merge_run
 
     try:
         path = merge_run(args.dir, args.output, pickles=args.pickles)
@@ -182,8 +196,6 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from .cleanup import AutoDir, find_auto_dirs, select_old
-    from .record import driver_alive, find_record, read_record
 
     base = Path(args.path)
     if not base.is_dir():
@@ -223,7 +235,6 @@ def _clean(args: argparse.Namespace) -> int:
         if input(f"Remove these {len(chosen)} directories? [y/N] ").strip().lower() != "y":
             print("nothing removed")
             return EXIT_INCOMPLETE
-    import shutil
     for auto in chosen:
         shutil.rmtree(auto.path)
     if args.json:
@@ -234,10 +245,7 @@ def _clean(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    import distributed
 
-    from .errors import ParallelMapError
-    from .resume import resume_run
 
     try:
         before = run_status(args.dir)
@@ -251,7 +259,6 @@ def _resume(args: argparse.Namespace) -> int:
     if args.scheduler:
         client = distributed.Client(args.scheduler)
     elif args.partition is None:
-        from .clusters.local import local_cluster_setup
         n = args.workers or min(len(before.missing) + len(before.failed) or 1,
                                 _cores())
         client = local_cluster_setup(n_workers=n, mem_per_worker=args.mem_per_worker,
@@ -276,13 +283,11 @@ def _resume(args: argparse.Namespace) -> int:
         if client is not None and args.scheduler:
             client.close()  # the scheduler is someone else's: keep it
         elif client is not None:
-            from .clusters.cleanup import cluster_cleanup
             cluster_cleanup(client)
     return code
 
 
 def _cores() -> int:
-    from .clients import local_worker_count
     return local_worker_count("auto", 1 << 30)
 
 

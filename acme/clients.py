@@ -7,8 +7,8 @@ else a ``LocalCluster``. What happens at the end follows ``stop_client``.
 
 from __future__ import annotations
 
+import inspect
 import logging
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +17,15 @@ from pathlib import Path
 import distributed
 
 from .arguments import CallPlan
+from .clusters import detect  # as a module: tests replace detect.slurm_available
+from .clusters.cleanup import cluster_cleanup
+from .clusters.local import local_cluster_setup, local_worker_count
+from .clusters.run import start_slurm_client
+from .dryrun import estimate_memory, worker_memory_gb
 from .options import RunOptions, parse_mem_mb
 
 __all__ = ["ClientHandle", "acquire", "acquire_client", "check_usable", "describe_client",
-           "release", "shutdown", "local_worker_count"]
+           "release", "shutdown"]
 
 
 @dataclass(frozen=True)
@@ -30,17 +35,6 @@ class ClientHandle:
     client: distributed.Client
     owned: bool
     expected_workers: int
-
-
-def local_worker_count(n_workers: int | str, n_calls: int, threads_per_worker: int = 1) -> int:
-    """``"auto"``: one worker per ``threads_per_worker`` cores, but no more than calls."""
-    if isinstance(n_workers, int):
-        return n_workers
-    try:  # the cores this process may use (affinity, cpusets), not the machine's
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(n_calls, cores // threads_per_worker))
 
 
 def _current_client() -> distributed.Client | None:
@@ -66,16 +60,13 @@ def describe_client(handle: ClientHandle) -> str:
 
 
 def _accepts_n_workers(client: distributed.Client) -> bool:
-    import inspect
     return "n_workers" in inspect.signature(client.scheduler_info).parameters
 
 
 def check_usable(client: distributed.Client) -> None:
     """Raise ``RuntimeError`` (ACME's "no active workers found") unless ``client`` has a
     running scheduler with at least one worker."""
-    from .clusters.detect import client_is_usable
-
-    if not client_is_usable(client):
+    if not detect.client_is_usable(client):
         raise RuntimeError(
             f"no active workers found in distributed computing client {client}. "
             "It cannot be reused: close it with `acme.cluster_cleanup(client)` (or "
@@ -91,7 +82,6 @@ def acquire(options: RunOptions, plan: CallPlan, log_dir: Path | None, log: logg
     silently: the error says how to replace it.
     """
     def estimate_gb() -> float:
-        from .dryrun import estimate_memory, worker_memory_gb
         return worker_memory_gb(estimate_memory(plan, plan.func, log=log))
 
     return acquire_client(options, plan.n_calls, log_dir, log, estimate_gb)
@@ -103,8 +93,6 @@ def acquire_client(options: RunOptions, n_calls: int | None, log_dir: Path | Non
     """:func:`acquire` for ``n_calls`` calls (None: not known in advance, as for
     :class:`~acme.Executor`); ``estimate_gb`` measures a call's memory for
     ``partition="auto"`` (None: nothing to measure)."""
-    from .clusters.detect import slurm_available
-
     client = _current_client()
     if client is not None:
         check_usable(client)
@@ -117,8 +105,7 @@ def acquire_client(options: RunOptions, n_calls: int | None, log_dir: Path | Non
     # Without a known number of calls, nothing bounds the worker count but the cores
     # (locally) or the SLURM cap of n_workers="auto".
     n_bound = sys.maxsize if n_calls is None else n_calls
-    if slurm_available():
-        from .clusters.run import start_slurm_client
+    if detect.slurm_available():
         estimate = None
         if options.partition == "auto":
             if options.mem_per_worker != "auto":
@@ -136,7 +123,6 @@ def acquire_client(options: RunOptions, n_calls: int | None, log_dir: Path | Non
         expected = jobs * options.processes_per_worker
         return ClientHandle(client, owned=True, expected_workers=max(1, expected))
 
-    from .clusters.local import local_cluster_setup
     n = local_worker_count(options.n_workers, n_bound, options.threads_per_worker)
     memory = None if options.mem_per_worker == "auto" else options.mem_per_worker
     local = local_cluster_setup(n_workers=n, mem_per_worker=memory, interactive=False,
@@ -147,7 +133,6 @@ def acquire_client(options: RunOptions, n_calls: int | None, log_dir: Path | Non
 
 def shutdown(client: distributed.Client) -> None:
     """Close ``client`` and the cluster behind it (cancelling its SLURM jobs)."""
-    from .clusters.cleanup import cluster_cleanup
     cluster_cleanup(client)
 
 

@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import cloudpickle
+import distributed
 
 from .arguments import CallPlan, func_name
+from .clusters.local import local_worker_count
 from .log import get_logger
 from .measure import Sample, measure_call, worker_baseline_bytes
 from .payloads import StorageSpec
-from .prompt import stdin_is_tty
+from .prompt import ask, stdin_is_tty
 from .tasks import SharedCall, shared_call
 
 if TYPE_CHECKING:
@@ -272,7 +274,6 @@ def planned_workers(n_workers: int | str, n_calls: int) -> int:
     client, else one per core (what a local cluster would start)."""
     if isinstance(n_workers, int):
         return n_workers
-    import distributed
     try:
         client = distributed.get_client()
     except ValueError:
@@ -282,7 +283,6 @@ def planned_workers(n_workers: int | str, n_calls: int) -> int:
             return max(1, len(client.scheduler_info().get("workers", {})))
         except Exception:  # an unreachable scheduler: estimate as for a local cluster
             pass
-    from .clients import local_worker_count
     return local_worker_count(n_workers, n_calls)
 
 
@@ -378,7 +378,6 @@ def ask_to_continue(func_name: str, interactive: bool, stream: IO[str] | None = 
     """
     if not interactive:
         return True
-    from .prompt import ask
     answer = ask(f"Do you want to continue executing {func_name} with the provided "
                  "arguments? [Y/n]", ["y", "n", "yes", "no"], default="y", stream=stream)
     return answer not in ("n", "no")

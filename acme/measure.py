@@ -46,6 +46,12 @@ from typing import Any
 
 import cloudpickle
 import numpy as np
+import psutil
+
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
 
 from .outputs import atomic_write
 from .payloads import StorageSpec, write_result
@@ -138,7 +144,6 @@ def _current_rss() -> int:
     status = _proc_status()
     if "VmRSS" in status:
         return status["VmRSS"]
-    import psutil
     return int(psutil.Process().memory_info().rss)
 
 
@@ -147,10 +152,7 @@ def _peak_rss() -> int:
     status = _proc_status()
     if "VmHWM" in status:
         return status["VmHWM"]
-    try:
-        import resource
-    except ImportError:  # Windows
-        import psutil
+    if resource is None:  # Windows
         info = psutil.Process().memory_info()
         return int(getattr(info, "peak_wset", info.rss))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -163,7 +165,6 @@ def _peak_of(pid: int) -> int:
     if "VmHWM" in status:
         return status["VmHWM"]
     try:
-        import psutil
         info = psutil.Process(pid).memory_info()
         return int(getattr(info, "peak_wset", info.rss))
     except Exception:

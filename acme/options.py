@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +17,10 @@ from typing import Any
 import numpy as np
 
 from .errors import ArgumentError
+from .validators import check_bool, check_int, parse_mem_mb
 
 __all__ = ["RunOptions", "validate_options", "check_bool", "check_int", "parse_mem_mb",
            "check_threads_per_worker", "check_init_function"]
-
-# Memory sizes as SLURM counts them (and as ACME did): 1 GB = 1000 MB.
-_MEM_SPEC = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(MB|GB|TB)\s*$", re.IGNORECASE)
-_MEM_UNITS = {"MB": 1, "GB": 1000, "TB": 1000**2}
 
 
 @dataclass(frozen=True)
@@ -68,53 +64,9 @@ class RunOptions:
         return self.result_shape.index(None)
 
 
-def check_bool(value: Any, name: str) -> bool:
-    """Return ``value`` if it is a bool, else raise a ``TypeError`` naming ``name``."""
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` has to be `True` or `False`, not {value!r}")
-    return value
-
-
-def check_int(value: Any, name: str, minimum: int = 0) -> int:
-    """Return ``value`` as int if it is an integer ``>= minimum`` (bools are rejected)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` has to be a scalar, not {type(value)}")
-    if not isinstance(value, numbers.Integral) and not float(value).is_integer():
-        raise ValueError(f"`{name}` has to be an integer between {minimum} and inf, "
-                         f"not {value}")
-    if value < minimum:
-        raise ValueError(f"`{name}` has to be an integer between {minimum} and inf, "
-                         f"not {value}")
-    return int(value)  # type: ignore[call-overload]
-
-
-def parse_mem_mb(spec: Any, name: str = "mem_per_worker") -> int:
-    """``"1500MB"``, ``"8GB"``, ``"1.5GB"`` -> megabytes (int, rounded up).
-
-    Raises
-    ------
-    TypeError
-        If ``spec`` is not a string.
-    ValueError
-        If it is not a positive number followed by MB, GB or TB.
-    """
-    if not isinstance(spec, str):
-        raise TypeError(f"`{name}` has to be a string like '2GB' or '1500MB', not {type(spec)}")
-    match = _MEM_SPEC.match(spec)
-    if match is None or float(match.group(1)) <= 0:
-        raise ValueError(
-            f"`{name}` has to be a positive amount of memory like '2GB' or '1500MB', "
-            f"not {spec!r}")
-    return math.ceil(float(match.group(1)) * _MEM_UNITS[match.group(2).upper()])
-
-
 def check_threads_per_worker(value: Any) -> int:
     """Threads of the numerical libraries per worker process: an integer >= 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`threads_per_worker` has to be an integer >= 1, not {type(value)}")
-    if value < 1:
-        raise ValueError(f"`threads_per_worker` has to be an integer >= 1, not {value}")
-    return int(value)
+    return check_int(value, "threads_per_worker", minimum=1)
 
 
 def check_init_function(value: Any) -> Callable[[], dict[str, Any]] | None:

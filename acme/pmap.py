@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import bdb
 import functools
+import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -45,9 +47,12 @@ from .record import (
     CallTable,
     RecordWriter,
     call_hashes,
+    find_record,
     func_hash,
     inputs_path,
+    load_inputs,
     provenance,
+    read_record,
     record_path,
     value_hash,
     write_inputs,
@@ -63,7 +68,7 @@ from .resume import (
 from .tasks import WORKER_DIED, CallOutcome, run_call, shared_call
 from .worker_init import InitFilled, plugin_name
 
-__all__ = ["ParallelMap"]
+__all__ = ["ParallelMap", "resume_run"]
 
 _TQDM_FORMAT = "{desc}: {percentage:3.0f}% |{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]"
 
@@ -703,3 +708,47 @@ def _where_results(storage: str, paths: RunPaths | None) -> str:
     if storage == "single":
         return f"in one HDF5 file, {paths.container}"
     return f"as HDF5 payloads in {paths.payload_dir}, linked by {paths.container}"
+
+
+# Built on ParallelMap, so it lives here (resume.py only holds what ParallelMap uses).
+def resume_run(output_dir: str | os.PathLike[str], **keywords: Any) -> Any:
+    """Finish the run in ``output_dir`` from its record alone: the stored function and
+    arguments run the calls that are not done, as ``resume=True`` does.
+
+    Parameters
+    ----------
+    output_dir : str or path
+        The run's output directory.
+    **keywords
+        Keywords of :class:`~acme.ParallelMap` that say where to run, e.g.
+        ``n_workers``, ``partition``, ``mem_per_worker``, ``retries``, ``verbose``.
+
+    Returns
+    -------
+    list
+        What :meth:`ParallelMap.compute` returns for the whole run.
+    """
+    if not isinstance(output_dir, (str, os.PathLike)):
+        raise TypeError(f"`output_dir` has to be a path, not {type(output_dir)}")
+    folder = Path(output_dir)
+    attrs, _ = read_record(find_record(folder))
+    name = str(attrs["func_name"])
+    func_blob, args_blob, _, _ = load_inputs(folder, name)
+    if not func_blob or not args_blob:
+        raise ValueError(f"the run in {folder} could not store its function or arguments "
+                         "(they cannot be pickled); resume it with `ParallelMap(..., "
+                         "resume=True)` and the same function and arguments")
+    func = cloudpickle.loads(func_blob)
+    args, kwargs, n_inputs = cloudpickle.loads(args_blob)
+    recorded = json.loads(attrs["options"])
+    shape = recorded["result_shape"]
+    if shape is not None:
+        shape = tuple(np.inf if d == "inf" else d for d in shape)
+    stored = {"result_shape": shape, "result_dtype": recorded["result_dtype"],
+              "single_file": recorded["single_file"], "write_pickle": recorded["write_pickle"]}
+    clash = sorted(set(stored) & set(keywords))
+    if clash:
+        raise TypeError(f"resume_run() sets `{clash[0]}` from the record; do not pass it")
+    with ParallelMap(func, *args, n_inputs=n_inputs, output_dir=str(output_dir), resume=True,
+                     **stored, **keywords, **kwargs) as pmap:
+        return pmap.compute()

@@ -51,9 +51,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import cloudpickle
+import dask
+import distributed
 import h5py
 import numpy as np
+import psutil
 
+from ._version import __version__
 from .outputs import atomic_write
 
 __all__ = ["LAYOUT_VERSION", "NOT_RUN", "DONE", "FAILED", "PICKLED", "STATUS_NAMES",
@@ -115,7 +120,6 @@ def _dumps(value: Any) -> bytes:
     try:
         return pickle.dumps(value, protocol=4)
     except Exception:  # lambdas, local classes, ...: cloudpickle handles them
-        import cloudpickle
         try:
             return cloudpickle.dumps(value, protocol=4)
         except Exception:  # not picklable at all (debug mode runs it anyway)
@@ -164,18 +168,12 @@ def _git_commit(cwd: str) -> str:
 
 
 def _versions() -> dict[str, str]:
-    import cloudpickle
-    import dask
-    import distributed
-
-    from ._version import __version__
     return {"acme": __version__, "python": sys.version.split()[0], "dask": dask.__version__,
             "distributed": distributed.__version__, "h5py": h5py.__version__,
             "numpy": np.__version__, "cloudpickle": cloudpickle.__version__}
 
 
 def _process_started() -> float:
-    import psutil
     return psutil.Process().create_time()
 
 
@@ -357,7 +355,6 @@ class RunStatus:
 
 def driver_alive(attrs: dict[str, Any]) -> bool | None:
     """Whether the driver recorded in ``attrs`` still runs (None: another host)."""
-    import psutil
     if attrs.get("driver_host") != socket.gethostname():
         return None
     try:

@@ -2,7 +2,8 @@
 
 :func:`check_resume` runs in ``ParallelMap.__init__``, before any directory, log or
 cluster exists; :func:`prior_outcomes` rebuilds the outcomes of the calls already done;
-:func:`resume_run` resumes from the record alone (the stored function and arguments),
+:func:`acme.resume_run` (in :mod:`acme.pmap`, as it builds a ParallelMap) resumes from
+the record alone (the stored function and arguments),
 e.g. in a new Python session after the driver died.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +37,7 @@ from .record import (
 )
 from .tasks import CallOutcome
 
-__all__ = ["Prior", "check_resume", "prior_outcomes", "remove_temporaries", "resume_run", "options_json",
+__all__ = ["Prior", "check_resume", "prior_outcomes", "remove_temporaries", "options_json",
            "resume_line"]
 
 
@@ -210,49 +210,3 @@ def prior_outcomes(prior: Prior, paths: RunPaths, storage: str) -> list[CallOutc
                                   host=calls.worker_host[i], job_id=calls.slurm_job_id[i],
                                   attempts=int(calls.attempts[i]))
     return outcomes
-
-
-def resume_run(output_dir: str | os.PathLike[str], **keywords: Any) -> Any:
-    """Finish the run in ``output_dir`` from its record alone: the stored function and
-    arguments run the calls that are not done, as ``resume=True`` does.
-
-    Parameters
-    ----------
-    output_dir : str or path
-        The run's output directory.
-    **keywords
-        Keywords of :class:`~acme.ParallelMap` that say where to run, e.g.
-        ``n_workers``, ``partition``, ``mem_per_worker``, ``retries``, ``verbose``.
-
-    Returns
-    -------
-    list
-        What :meth:`ParallelMap.compute` returns for the whole run.
-    """
-    from .pmap import ParallelMap
-    from .record import find_record
-
-    if not isinstance(output_dir, (str, os.PathLike)):
-        raise TypeError(f"`output_dir` has to be a path, not {type(output_dir)}")
-    folder = Path(output_dir)
-    attrs, _ = read_record(find_record(folder))
-    name = str(attrs["func_name"])
-    func_blob, args_blob, _, _ = load_inputs(folder, name)
-    if not func_blob or not args_blob:
-        raise ValueError(f"the run in {folder} could not store its function or arguments "
-                         "(they cannot be pickled); resume it with `ParallelMap(..., "
-                         "resume=True)` and the same function and arguments")
-    func = cloudpickle.loads(func_blob)
-    args, kwargs, n_inputs = cloudpickle.loads(args_blob)
-    recorded = json.loads(attrs["options"])
-    shape = recorded["result_shape"]
-    if shape is not None:
-        shape = tuple(np.inf if d == "inf" else d for d in shape)
-    stored = {"result_shape": shape, "result_dtype": recorded["result_dtype"],
-              "single_file": recorded["single_file"], "write_pickle": recorded["write_pickle"]}
-    clash = sorted(set(stored) & set(keywords))
-    if clash:
-        raise TypeError(f"resume_run() sets `{clash[0]}` from the record; do not pass it")
-    with ParallelMap(func, *args, n_inputs=n_inputs, output_dir=str(output_dir), resume=True,
-                     **stored, **keywords, **kwargs) as pmap:
-        return pmap.compute()

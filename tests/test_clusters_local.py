@@ -51,10 +51,12 @@ def test_local_cluster_dashboard_and_cleanup(acme_log):
 
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"n_workers": "2"}, TypeError, "`n_workers` has to be None or an integer"),
-    ({"n_workers": 0}, ValueError, "`n_workers` has to be None or an integer >= 1, not 0"),
-    ({"mem_per_worker": 3}, TypeError, "`mem_per_worker` has to be None or a string"),
-    ({"mem_per_worker": "lots"}, ValueError, "`mem_per_worker` has to be an amount"),
-    ({"interactive": "invalid"}, TypeError, "`interactive` has to be Boolean"),
+    ({"n_workers": 0}, ValueError,
+     "`n_workers` has to be None or an integer between 1 and inf, not 0"),
+    ({"mem_per_worker": 3}, TypeError, "`mem_per_worker` has to be a string like '2GB'"),
+    ({"mem_per_worker": "lots"}, ValueError, "`mem_per_worker` has to be a positive amount"),
+    ({"interactive": "invalid"}, TypeError,
+     "`interactive` has to be `True` or `False`, not 'invalid'"),
 ])
 def test_local_cluster_rejects_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
@@ -115,12 +117,13 @@ def test_no_terminal_under_pytest():
 
 
 @pytest.mark.parametrize("spec, mb", [("1500MB", 1500), ("8GB", 8000), ("1.5gb", 1500),
-                                      (" 2 GB ", 2000), ("0.0015TB", 1500)])
+                                      (" 2 GB ", 2000), ("0.0015TB", 1500),
+                                      ("2GiB", 2148), ("512 MiB", 537)])
 def test_parse_mem(spec, mb):
     assert parse_mem_mb(spec) == mb
 
 
-@pytest.mark.parametrize("spec", ["8", "8GiB", "0GB", "-1GB", "auto"])
+@pytest.mark.parametrize("spec", ["8", "0GB", "-1GB", "auto", "8 parsecs"])
 def test_parse_mem_rejects(spec):
     with pytest.raises(ValueError, match="`mem_per_worker` has to be a positive amount"):
         parse_mem_mb(spec)
@@ -173,12 +176,33 @@ def test_command_errors_carry_details():
 
 
 @pytest.mark.parametrize("name, setup", [("esi", esi_cluster_setup), ("bic", bic_cluster_setup)])
-def test_shipped_profiles_match_preset_defaults(name, setup):
+def test_preset_help_shows_the_shipped_profile_defaults(name, setup, tmp_path, monkeypatch):
+    monkeypatch.setenv("ACME_PROFILE_PATH", str(tmp_path))  # no user profiles
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     profile = load_profile(name)
-    defaults = {k: p.default for k, p in inspect.signature(setup).parameters.items()}
-    for key in ("n_workers", "timeout", "interactive_wait", "mem_cushion"):
-        assert profile.default(key) == defaults[key], key
     assert profile.source.parent.name == "profiles"
+    params = inspect.signature(setup).parameters
+    line = " ".join(inspect.getdoc(setup).split()).split("Shipped defaults: ")[1].split(".")[0]
+    documented = dict(item.split("=") for item in line.split(", "))
+    assert set(documented) == {"n_workers", "timeout", "interactive_wait", "mem_cushion"}
+    for key, value in documented.items():
+        assert params[key].default is None, key  # "not given": the profile decides
+        assert profile.default(key) == int(value), key
+
+
+def test_user_profile_defaults_reach_the_preset(tmp_path, monkeypatch, acme_log):
+    """A user's esi.json "defaults" block is what esi_cluster_setup uses."""
+    (tmp_path / "esi.json").write_text(json.dumps({"defaults": {"n_workers": 1}}))
+    monkeypatch.setenv("ACME_PROFILE_PATH", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sinfo: the preset starts a local cluster
+    with pytest.raises(ValueError):
+        distributed.get_client()  # no default client the preset would reuse
+    client = esi_cluster_setup(partition="8GBS", interactive=False)
+    try:
+        assert len(client.scheduler_info()["workers"]) == 1
+    finally:
+        cluster_cleanup(client)
+    assert "SLURM is not available on" in " ".join(acme_log.messages())
 
 
 def test_user_profile_overrides_and_detection(tmp_path, monkeypatch):

@@ -352,7 +352,7 @@ def test_local_cluster_setup_threads_survive_a_restart():
     ({"max_workers": "4"}, ValueError, "`max_workers` has to be 'auto' or an integer"),
     ({"max_workers": 2, "n_workers": 3}, TypeError, "either as `max_workers` or as"),
     ({"n_workers": 2.5}, ValueError, "`n_workers` has to be an integer"),
-    ({"threads_per_worker": 0}, ValueError, "`threads_per_worker` has to be an integer >= 1"),
+    ({"threads_per_worker": 0}, ValueError, "`threads_per_worker` has to be an integer between 1 and inf"),
     ({"threads_per_worker": "2"}, TypeError, "`threads_per_worker` has to be an integer"),
     ({"init_function": {"j": 1}}, TypeError, "`init_function` has to be None or a callable"),
     ({"mem_per_worker": "lots"}, ValueError, "`mem_per_worker` has to be a positive amount"),
@@ -376,7 +376,7 @@ def test_bad_input_starts_nothing_and_map_checks_chunksize(monkeypatch):
         exe.submit(add, 1)
     with pytest.raises(TypeError, match="`init_function` has to be None or a callable"):
         acme.ParallelMap(calc, [1], init_function=3)
-    with pytest.raises(ValueError, match="`threads_per_worker` has to be an integer >= 1"):
+    with pytest.raises(ValueError, match="`threads_per_worker` has to be an integer between 1 and inf"):
         acme.ParallelMap(calc, [1], 2, 3, threads_per_worker=0)
 
 

@@ -25,12 +25,12 @@ BAD = [
     ("n_workers", "many", ValueError, "`n_workers` has to be 'auto' or an integer"),
     ("n_workers", 2.5, ValueError, "`n_workers` has to be an integer"),
     ("setup_timeout", -10, ValueError, "`setup_timeout` has to be an integer between 0 and inf, not -10"),
-    ("setup_timeout", "60", TypeError, "`setup_timeout` has to be a scalar, not <class 'str'>"),
+    ("setup_timeout", "60", TypeError, "`setup_timeout` has to be an integer between 0 and inf, not <class 'str'>"),
     ("processes_per_worker", 0, ValueError, "`processes_per_worker` has to be an integer between 1 and inf, not 0"),
-    ("processes_per_worker", "2", TypeError, "`processes_per_worker` has to be a scalar"),
+    ("processes_per_worker", "2", TypeError, "`processes_per_worker` has to be an integer between 1 and inf, not <class 'str'>"),
     ("partition", 123, TypeError, "`partition` has to be a string"),
     ("mem_per_worker", 4, TypeError, "`mem_per_worker` has to be a string"),
-    ("mem_per_worker", "lots", ValueError, "`mem_per_worker` has to be a positive amount of memory like '2GB' or '1500MB', not 'lots'"),
+    ("mem_per_worker", "lots", ValueError, "`mem_per_worker` has to be a positive amount of memory like '2GB', '1500MB' or '2GiB' (at least 1MB), not 'lots'"),
     ("mem_per_worker", "0GB", ValueError, "`mem_per_worker` has to be a positive amount of memory"),
     ("cleanup_threshold_days", -1, ValueError, "`cleanup_threshold_days` has to be an integer"),
     ("result_dtype", 3, TypeError, "`result_dtype` has to be a string"),
@@ -100,7 +100,7 @@ def test_constructor_has_no_side_effects(in_tmp):
     ({"debug": "yes"}, TypeError, "`debug` has to be `True` or `False`, not 'yes'"),
     ({"chunk_size": 0}, ValueError, "`chunk_size` has to be an integer between 1 and inf, "
                                     "not 0"),
-    ({"chunk_size": "4"}, TypeError, "`chunk_size` has to be a scalar"),
+    ({"chunk_size": "4"}, TypeError, "`chunk_size` has to be an integer between 1 and inf, not <class 'str'>"),
 ])
 def test_bad_compute_arguments_leave_nothing_on_disk(in_tmp, keywords, exc, message):
     with ParallelMap(f, [2, 4], 4, output_dir=str(in_tmp / "out")) as pmap:

@@ -29,16 +29,10 @@ from typing import Any
 
 import distributed
 
+from ..validators import check_bool, check_int, check_str_list, parse_mem_mb
 from .cleanup import close_cluster
 from .security import remove_with, temporary_credentials
-from .slurm import (
-    _check_bool,
-    _check_int,
-    _check_str_list,
-    _fresh_log_directory,
-    _slurm_cluster_class,
-    parse_mem_mb,
-)
+from .slurm import _fresh_log_directory, _slurm_cluster_class
 
 __all__ = ["SchedulerProfile", "scheduler_profiles", "jobqueue_cluster_setup"]
 
@@ -168,9 +162,9 @@ def jobqueue_cluster_setup(
     profile = profiles[scheduler]
     if queue is not None and not isinstance(queue, str):
         raise TypeError(f"`queue` has to be None or a string, not {type(queue)}")
-    n_workers = _check_int(n_workers, "n_workers", 0)
-    n_cores = _check_int(n_cores, "n_cores", 1)
-    processes = _check_int(processes_per_worker, "processes_per_worker", 1)
+    n_workers = check_int(n_workers, "n_workers", 0)
+    n_cores = check_int(n_cores, "n_cores", 1)
+    processes = check_int(processes_per_worker, "processes_per_worker", 1)
     if processes > n_cores:
         raise ValueError(f"`processes_per_worker` ({processes}) cannot exceed the number of "
                          f"cores per worker `n_cores` ({n_cores})")
@@ -178,14 +172,14 @@ def jobqueue_cluster_setup(
     if walltime is not None and not isinstance(walltime, str):
         raise TypeError(f"`walltime` has to be None or a string, not {type(walltime)}")
     seconds = None if walltime is None else _seconds(walltime)
-    extra = _check_str_list(job_extra, "job_extra")
-    tls = _check_bool(tls, "tls")
-    n_startup = _check_int(n_workers_startup, "n_workers_startup", 0)
+    extra = check_str_list(job_extra, "job_extra")
+    tls = check_bool(tls, "tls")
+    n_startup = check_int(n_workers_startup, "n_workers_startup", 0)
     if n_startup > n_workers:
         raise ValueError(f"`n_workers_startup` ({n_startup}) cannot exceed `n_workers` "
                          f"({n_workers})")
-    timeout = _check_int(timeout, "timeout", 0)
-    start_client = _check_bool(start_client, "start_client")
+    timeout = check_int(timeout, "timeout", 0)
+    start_client = check_bool(start_client, "start_client")
     if options is not None and not isinstance(options, Mapping):
         raise TypeError(f"`options` has to be a mapping, not {type(options)}")
     unknown = set(options or {}) - set(profile.options)

@@ -7,13 +7,13 @@ import os
 from typing import Any
 
 import distributed
-from dask.utils import parse_bytes
 
 from .. import prompt as _prompt
 from ..log import shows_messages
+from ..validators import check_bool, check_int, parse_mem_bytes
 from .threads import thread_environment
 
-__all__ = ["local_cluster_setup"]
+__all__ = ["local_cluster_setup", "local_worker_count"]
 
 log = logging.getLogger("ACME")
 
@@ -41,6 +41,13 @@ def _usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def local_worker_count(n_workers: int | str, n_calls: int, threads_per_worker: int = 1) -> int:
+    """``"auto"``: one worker per ``threads_per_worker`` usable cores, but no more than calls."""
+    if isinstance(n_workers, int):
+        return n_workers
+    return max(1, min(n_calls, _usable_cores() // threads_per_worker))
 
 
 _MAIN_QUESTION = ("<local_cluster_setup> If launched from a script, did you wrap your code "
@@ -94,25 +101,11 @@ def local_cluster_setup(n_workers: int | None = None, mem_per_worker: str | None
     --------
     >>> client = local_cluster_setup(n_workers=2, interactive=False)  # doctest: +SKIP
     """
-    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)):
-        raise TypeError(f"`n_workers` has to be None or an integer >= 1, not {type(n_workers)}")
-    if n_workers is not None and n_workers < 1:
-        raise ValueError(f"`n_workers` has to be None or an integer >= 1, not {n_workers}")
+    n_workers = check_int(n_workers, "n_workers", minimum=1, allow_none=True)
     memory_limit: Any = "auto"
     if mem_per_worker is not None:
-        if not isinstance(mem_per_worker, str):
-            raise TypeError(f"`mem_per_worker` has to be None or a string like '2GB', "
-                            f"not {type(mem_per_worker)}")
-        try:
-            memory_limit = parse_bytes(mem_per_worker)
-        except ValueError as exc:
-            raise ValueError(f"`mem_per_worker` has to be an amount of memory like '2GB', "
-                             f"not {mem_per_worker!r}") from exc
-        if memory_limit <= 0:
-            raise ValueError(f"`mem_per_worker` has to be positive, not {mem_per_worker!r}")
-    if not isinstance(interactive, bool):
-        raise TypeError(f"`interactive` has to be Boolean (True or False), not "
-                        f"{type(interactive)}")
+        memory_limit = parse_mem_bytes(mem_per_worker, "mem_per_worker")
+    check_bool(interactive, "interactive")
     env = thread_environment(threads_per_worker)
     threads = int(env["OMP_NUM_THREADS"])
     if n_workers is None and threads > 1:

@@ -65,6 +65,7 @@ import distributed
 
 from .. import prompt as _prompt
 from ..log import shows_messages
+from ..validators import check_int, parse_mem_mb
 from .cleanup import cluster_cleanup
 from .detect import (
     choose_partition,
@@ -77,15 +78,17 @@ from .detect import (
     slurm_partitions,
 )
 from .local import local_cluster_setup
-from .slurm import _check_partition, parse_mem_mb, slurm_cluster_setup
+from .slurm import _check_partition, slurm_cluster_setup
 
-__all__ = ["Profile", "load_profile", "available_profiles", "detect_profile",
+__all__ = ["Profile", "DEFAULTS", "profile_default", "load_profile", "available_profiles", "detect_profile",
            "profile_cluster_setup", "esi_cluster_setup", "bic_cluster_setup"]
 
 log = logging.getLogger("ACME")
 
-_DEFAULTS = {"n_workers": 2, "timeout": 60, "interactive_wait": 120, "mem_cushion": 100,
-             "max_auto_workers": 10, "tls": 1}
+#: acme's own keyword defaults: what a profile's ``defaults`` block may change, and what
+#: applies without a profile (the one source for ParallelMap's SLURM clusters too).
+DEFAULTS = {"n_workers": 2, "timeout": 60, "interactive_wait": 120, "mem_cushion": 100,
+            "max_auto_workers": 10, "tls": 1}
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,7 @@ class Profile:
 
     def default(self, key: str) -> int:
         """A keyword default (``n_workers``, ``timeout``, ...) of this profile."""
-        return int(self.defaults.get(key, _DEFAULTS[key]))
+        return int(self.defaults.get(key, DEFAULTS[key]))
 
     def _fill(self, text: str) -> str:
         return text.replace("{arch}", self.arch_suffix.get(platform.machine(), ""))
@@ -167,6 +170,11 @@ class Profile:
         return max(1, min(cores, partition_max_cpus(partition) or cores))
 
 
+def profile_default(profile: Profile | None, key: str) -> int:
+    """Keyword default ``key`` of ``profile``, or :data:`DEFAULTS` without a profile."""
+    return profile.default(key) if profile is not None else int(DEFAULTS[key])
+
+
 _FIELDS = {name for name in Profile.__dataclass_fields__ if name not in ("name", "source")}
 
 
@@ -213,9 +221,14 @@ def load_profile(name: str) -> Profile:
                          f"{', '.join(sorted(_FIELDS))}")
     if data.get("mem_default", "slurm") not in ("slurm", "limit"):
         raise ValueError(f"Site profile {source}: `mem_default` has to be 'slurm' or 'limit'")
-    if set(data.get("defaults", {})) - set(_DEFAULTS):
+    if set(data.get("defaults", {})) - set(DEFAULTS):
         raise ValueError(f"Site profile {source}: `defaults` may only set "
-                         f"{', '.join(_DEFAULTS)}")
+                         f"{', '.join(DEFAULTS)}")
+    try:
+        for key, value in data.get("defaults", {}).items():
+            check_int(value, f"defaults.{key}", minimum=0)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Site profile {source}: {exc}") from None
     return Profile(name=name, source=source, **data)
 
 
@@ -347,41 +360,66 @@ def profile_cluster_setup(profile: str | Profile, partition: str, n_workers: int
     return result
 
 
+def _preset_call(name: str, partition: str, n_workers: int | None,
+                 mem_per_worker: str, cores_per_worker: int | None, n_workers_startup: int,
+                 timeout: int | None, interactive: bool, interactive_wait: int | None,
+                 start_client: bool, job_extra: list[str], mem_cushion: int | None,
+                 kwargs: dict[str, Any]) -> Any:
+    return profile_cluster_setup(
+        name, partition, n_workers=n_workers, mem_per_worker=mem_per_worker,
+        cores_per_worker=cores_per_worker, n_workers_startup=n_workers_startup,
+        timeout=timeout, interactive=interactive, interactive_wait=interactive_wait,
+        start_client=start_client, job_extra=job_extra, mem_cushion=mem_cushion, **kwargs)
+
+
+# The presets' keywords default to None, "take it from the profile", so that a user's own
+# esi.json / bic.json "defaults" block takes effect. The figures in their docstrings are
+# those of the shipped profiles (a test compares them).
+
+
 @shows_messages
-def esi_cluster_setup(partition: str, n_workers: int = 2, mem_per_worker: str = "auto",
-                      cores_per_worker: int | None = None, n_workers_startup: int = 1,
-                      timeout: int = 60, interactive: bool = True, interactive_wait: int = 120,
+def esi_cluster_setup(partition: str, n_workers: int | None = None,
+                      mem_per_worker: str = "auto", cores_per_worker: int | None = None,
+                      n_workers_startup: int = 1, timeout: int | None = None,
+                      interactive: bool = True, interactive_wait: int | None = None,
                       start_client: bool = True,
                       job_extra: list[str] = [],  # noqa: B006 (ACME's default; never mutated)
-                      mem_cushion: int = 100, **kwargs: Any) -> Any:
+                      mem_cushion: int | None = None, **kwargs: Any) -> Any:
     """ACME's ESI preset: :func:`profile_cluster_setup` with the ``esi`` profile.
+
+    ``n_workers``, ``timeout``, ``interactive_wait`` and ``mem_cushion`` default to the
+    ``esi`` profile's ``defaults`` block, overridable by your own ``esi.json`` (see
+    :mod:`acme.clusters.profiles`). Shipped defaults: n_workers=2, timeout=60,
+    interactive_wait=120, mem_cushion=100.
 
     Examples
     --------
     >>> client = esi_cluster_setup(partition="16GBXL", n_workers=10)  # doctest: +SKIP
     """
-    return profile_cluster_setup(
-        "esi", partition, n_workers=n_workers, mem_per_worker=mem_per_worker,
-        cores_per_worker=cores_per_worker, n_workers_startup=n_workers_startup,
-        timeout=timeout, interactive=interactive, interactive_wait=interactive_wait,
-        start_client=start_client, job_extra=job_extra, mem_cushion=mem_cushion, **kwargs)
+    return _preset_call("esi", partition, n_workers, mem_per_worker, cores_per_worker,
+                        n_workers_startup, timeout, interactive, interactive_wait,
+                        start_client, job_extra, mem_cushion, kwargs)
 
 
 @shows_messages
-def bic_cluster_setup(partition: str, n_workers: int = 2, mem_per_worker: str = "auto",
-                      cores_per_worker: int | None = None, n_workers_startup: int = 1,
-                      timeout: int = 120, interactive: bool = True,
-                      interactive_wait: int = 120, start_client: bool = True,
+def bic_cluster_setup(partition: str, n_workers: int | None = None,
+                      mem_per_worker: str = "auto", cores_per_worker: int | None = None,
+                      n_workers_startup: int = 1, timeout: int | None = None,
+                      interactive: bool = True, interactive_wait: int | None = None,
+                      start_client: bool = True,
                       job_extra: list[str] = [],  # noqa: B006 (ACME's default; never mutated)
-                      mem_cushion: int = 500, **kwargs: Any) -> Any:
+                      mem_cushion: int | None = None, **kwargs: Any) -> Any:
     """ACME's CoBIC preset: :func:`profile_cluster_setup` with the ``bic`` profile.
+
+    ``n_workers``, ``timeout``, ``interactive_wait`` and ``mem_cushion`` default to the
+    ``bic`` profile's ``defaults`` block, overridable by your own ``bic.json`` (see
+    :mod:`acme.clusters.profiles`). Shipped defaults: n_workers=2, timeout=120,
+    interactive_wait=120, mem_cushion=500.
 
     Examples
     --------
     >>> client = bic_cluster_setup(partition="16GBSppc", n_workers=10)  # doctest: +SKIP
     """
-    return profile_cluster_setup(
-        "bic", partition, n_workers=n_workers, mem_per_worker=mem_per_worker,
-        cores_per_worker=cores_per_worker, n_workers_startup=n_workers_startup,
-        timeout=timeout, interactive=interactive, interactive_wait=interactive_wait,
-        start_client=start_client, job_extra=job_extra, mem_cushion=mem_cushion, **kwargs)
+    return _preset_call("bic", partition, n_workers, mem_per_worker, cores_per_worker,
+                        n_workers_startup, timeout, interactive, interactive_wait,
+                        start_client, job_extra, mem_cushion, kwargs)

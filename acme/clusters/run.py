@@ -39,20 +39,15 @@ from typing import cast
 
 import distributed
 
+from ..validators import check_int, parse_mem_mb
 from .detect import (
     choose_partition,
     default_partition,
     partition_default_memory,
     partition_memory_limit,
 )
-from .profiles import Profile, detect_profile
-from .slurm import (
-    _check_int,
-    _check_partition,
-    _fresh_log_directory,
-    parse_mem_mb,
-    slurm_cluster_setup,
-)
+from .profiles import DEFAULTS, Profile, detect_profile, profile_default
+from .slurm import _check_partition, _fresh_log_directory, slurm_cluster_setup
 
 __all__ = ["start_slurm_client", "auto_n_workers", "auto_memory_mb", "AUTO_WORKER_CAP",
            "WORKER_MEMORY_FLOOR_MB"]
@@ -60,7 +55,7 @@ __all__ = ["start_slurm_client", "auto_n_workers", "auto_memory_mb", "AUTO_WORKE
 log = logging.getLogger("ACME")
 
 #: Most SLURM jobs ``n_workers="auto"`` starts (without a site profile saying otherwise).
-AUTO_WORKER_CAP = 10
+AUTO_WORKER_CAP = DEFAULTS["max_auto_workers"]
 
 #: Share of a worker's memory its estimated peak may use (dask pauses a worker at 80 %).
 _ESTIMATE_SHARE = 0.75
@@ -78,9 +73,9 @@ def auto_n_workers(n_inputs: int, cap: int = AUTO_WORKER_CAP) -> int:
 def _resolve_workers(n_workers: int | str, n_inputs: int, profile: Profile | None,
                      processes: int = 1) -> int:
     if n_workers == "auto":
-        cap = profile.default("max_auto_workers") if profile else AUTO_WORKER_CAP
+        cap = profile_default(profile, "max_auto_workers")
         return auto_n_workers(math.ceil(n_inputs / processes), cap)
-    n_workers = _check_int(n_workers, "n_workers", 1)
+    n_workers = check_int(n_workers, "n_workers", 1)
     enough = math.ceil(n_inputs / processes)
     if n_workers > enough:
         log.info("Starting %d SLURM workers instead of %d: there are only %d inputs",
@@ -155,9 +150,9 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     """
     if not isinstance(partition, str):
         raise TypeError(f"`partition` has to be a string, not {type(partition)}")
-    n_inputs = _check_int(n_inputs, "n_inputs", 1)
-    processes = _check_int(processes_per_worker, "processes_per_worker", 1)
-    threads = _check_int(threads_per_worker, "threads_per_worker", 1)
+    n_inputs = check_int(n_inputs, "n_inputs", 1)
+    processes = check_int(processes_per_worker, "processes_per_worker", 1)
+    threads = check_int(threads_per_worker, "threads_per_worker", 1)
     cores = processes * threads
     if mem_estimate_gb is not None and (isinstance(mem_estimate_gb, bool) or not isinstance(
             mem_estimate_gb, (int, float)) or mem_estimate_gb < 0):
@@ -166,7 +161,7 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     if profile is not None:
         log.debug("Using site profile %s (%s)", profile.name, profile.source)
     invalid = profile.invalid_partitions if profile else []
-    cushion = profile.default("mem_cushion") if profile else 100
+    cushion = profile_default(profile, "mem_cushion")
     workers = _resolve_workers(n_workers, n_inputs, profile, processes)
     needed = _needed_mb(mem_per_worker, mem_estimate_gb)
     if needed is not None and mem_per_worker == "auto":
@@ -201,11 +196,11 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
         processes_per_worker=processes,
         mem_per_worker=f"{needed}MB", n_workers_startup=1, timeout=setup_timeout,
         interactive=setup_interactive,
-        interactive_wait=profile.default("interactive_wait") if profile else 10,
+        interactive_wait=profile_default(profile, "interactive_wait"),
         start_client=True, job_extra=[f"--output={log_dir / 'slurm-%j.out'}"],
         worker_extra_args=(profile.worker_extra_args or None) if profile else None,
         invalid_partitions=invalid, mem_cushion=cushion,
-        tls=bool(profile.default("tls")) if profile else True)
+        tls=bool(profile_default(profile, "tls")))
     return cast(distributed.Client, client)  # start_client=True
 
 

@@ -39,7 +39,7 @@ import distributed
 
 from .. import prompt as _prompt
 from ..log import shows_messages
-from ..options import parse_mem_mb
+from ..validators import check_bool, check_int, check_str_list, parse_mem_mb
 from .cleanup import close_cluster
 from .detect import partition_max_cpus, partition_memory_limit, slurm_partitions
 from .security import remove_with, temporary_credentials
@@ -62,38 +62,17 @@ def _slurm_cluster_class() -> type[SLURMCluster]:
     if "dask_jobqueue" not in sys.modules and threading.current_thread() is threading.main_thread():
         previous = signal.getsignal(signal.SIGINT)
         try:
-            import dask_jobqueue  # noqa: F401
+            import dask_jobqueue  # noqa: F401, PLC0415 (optional heavy dependency; see above)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-    from dask_jobqueue import SLURMCluster
+    from dask_jobqueue import SLURMCluster  # noqa: PLC0415 (as above)
     return SLURMCluster
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"`{name}` has to be an integer >= {minimum}, not {type(value)}")
-    if value < minimum:
-        raise ValueError(f"`{name}` has to be an integer >= {minimum}, not {value}")
-    return value
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` has to be Boolean (True or False), not {type(value)}")
-    return value
-
-
-def _check_str_list(value: Any, name: str) -> list[str]:
-    if isinstance(value, str) or not isinstance(value, Sequence) or not all(
-            isinstance(item, str) for item in value):
-        raise TypeError(f"`{name}` has to be a list of strings, not {value!r}")
-    return list(value)
 
 
 def _check_job_extra(job_extra: Any) -> tuple[list[str], Path | None]:
     """Validate sbatch options; return them (``--output`` made absolute) and the output dir."""
-    options = _check_str_list(job_extra, "job_extra")
+    options = check_str_list(job_extra, "job_extra")
     checked: list[str] = []
     output_dir = None
     for option in options:
@@ -150,7 +129,7 @@ def _check_kwargs(kwargs: dict[str, Any], n_cores: int) -> int:
             f"{', '.join(names)}, cores_per_worker (alias of n_cores)")
     if alias is None:
         return n_cores
-    alias = _check_int(alias, "cores_per_worker", 1)
+    alias = check_int(alias, "cores_per_worker", 1)
     if n_cores not in (1, alias):
         raise TypeError(f"Give either `n_cores` ({n_cores}) or `cores_per_worker` ({alias}), "
                         "not both")
@@ -314,11 +293,11 @@ def slurm_cluster_setup(
     >>> client = slurm_cluster_setup(partition="8GBXS", n_workers=10,
     ...                              mem_per_worker="4GB", timeout=120)  # doctest: +SKIP
     """
-    n_cores = _check_kwargs(dict(kwargs), _check_int(n_cores, "n_cores", 1))
-    n_workers = _check_int(n_workers, "n_workers", 1)
-    processes = _check_int(processes_per_worker, "processes_per_worker", 1)
+    n_cores = _check_kwargs(dict(kwargs), check_int(n_cores, "n_cores", 1))
+    n_workers = check_int(n_workers, "n_workers", 1)
+    processes = check_int(processes_per_worker, "processes_per_worker", 1)
     if threads_per_worker is not None:
-        threads = _check_int(threads_per_worker, "threads_per_worker", 1)
+        threads = check_int(threads_per_worker, "threads_per_worker", 1)
         if n_cores not in (1, processes * threads):
             raise ValueError(
                 f"`n_cores` ({n_cores}) has to be left at 1 or equal `processes_per_worker` "
@@ -329,23 +308,23 @@ def slurm_cluster_setup(
         raise ValueError(f"`processes_per_worker` ({processes}) cannot exceed the number of "
                          f"cores per worker `n_cores` ({n_cores})")
     mem_mb = parse_mem_mb(mem_per_worker)
-    n_startup = _check_int(n_workers_startup, "n_workers_startup", 0)
+    n_startup = check_int(n_workers_startup, "n_workers_startup", 0)
     if n_startup > n_workers:
         raise ValueError(f"`n_workers_startup` ({n_startup}) cannot exceed `n_workers` "
                          f"({n_workers})")
-    timeout = _check_int(timeout, "timeout", 0)
-    interactive = _check_bool(interactive, "interactive")
-    interactive_wait = _check_int(interactive_wait, "interactive_wait", 0)
-    start_client = _check_bool(start_client, "start_client")
-    tls = _check_bool(tls, "tls")
+    timeout = check_int(timeout, "timeout", 0)
+    interactive = check_bool(interactive, "interactive")
+    interactive_wait = check_int(interactive_wait, "interactive_wait", 0)
+    start_client = check_bool(start_client, "start_client")
+    tls = check_bool(tls, "tls")
     extra, output_dir = _check_job_extra(job_extra)
-    worker_args = None if worker_extra_args is None else _check_str_list(
+    worker_args = None if worker_extra_args is None else check_str_list(
         worker_extra_args, "worker_extra_args")
     if scheduler_options is not None and not isinstance(scheduler_options, dict):
         raise TypeError(f"`scheduler_options` has to be a dict, not {type(scheduler_options)}")
-    avail = _check_str_list(avail_partitions, "avail_partitions")
-    invalid = _check_str_list(invalid_partitions, "invalid_partitions")
-    mem_cushion = _check_int(mem_cushion, "mem_cushion", 0)
+    avail = check_str_list(avail_partitions, "avail_partitions")
+    invalid = check_str_list(invalid_partitions, "invalid_partitions")
+    mem_cushion = check_int(mem_cushion, "mem_cushion", 0)
     if output_dir is not None and log_directory is not None:
         raise ValueError("Give the job output location either as `log_directory` or as "
                          "'--output=...' in `job_extra`, not both")

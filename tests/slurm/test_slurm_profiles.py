@@ -9,7 +9,8 @@ import os
 import distributed
 import pytest
 
-from acme.clusters import cluster_cleanup, esi_cluster_setup, profile_cluster_setup, run
+from acme.clusters import cluster_cleanup, esi_cluster_setup, profile_cluster_setup
+from acme.clusters.profiles import DEFAULTS
 from acme.clusters.run import start_slurm_client
 
 pytestmark = pytest.mark.slurm
@@ -78,7 +79,7 @@ def test_esi_preset_starts_and_reuses_client(slurm_tmp, acme_log):
 def test_start_slurm_client_for_a_run(tmp_path, acme_log, monkeypatch):
     """partition="auto" with an estimate, n_workers="auto" bounded, output in the run dir."""
     monkeypatch.setenv("ACME_PROFILE", "none")
-    monkeypatch.setattr(run, "AUTO_WORKER_CAP", 3)  # the rule, with a cap that starts fast
+    monkeypatch.setitem(DEFAULTS, "max_auto_workers", 3)  # the rule, with a cap that starts fast
     client = start_slurm_client(partition="auto", n_workers="auto", mem_per_worker="auto",
                                 setup_timeout=30, setup_interactive=False, log_dir=tmp_path,
                                 n_inputs=50, mem_estimate_gb=1.5)
