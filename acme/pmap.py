@@ -159,6 +159,10 @@ class ParallelMap(ACMECompat):
         recorded run (``ValueError`` naming the first differing call and argument).
     retries : int
         Run a failing call up to this many more times (default 0).
+    call_timeout : float or None
+        Seconds a call may run: a call running longer fails with ``TimeoutError`` and
+        its worker process is restarted, so the run ends (default None: no limit; a
+        call far slower than its peers holds up only itself either way).
     **kwargs
         Keyword arguments of ``func``, split or broadcast like ``*args``.
 
@@ -198,7 +202,8 @@ class ParallelMap(ACMECompat):
                  cleanup_threshold_days: int | None = None, processes_per_worker: int = 1,
                  threads_per_worker: int = 1,
                  init_function: Callable[[], dict[str, Any]] | None = None,
-                 resume: bool = False, retries: int = 0, **kwargs: Any) -> None:
+                 resume: bool = False, retries: int = 0,
+                 call_timeout: float | None = None, **kwargs: Any) -> None:
         options, notes = validate_options(
             write_worker_results=write_worker_results, output_dir=output_dir,
             result_shape=result_shape, result_dtype=result_dtype, single_file=single_file,
@@ -212,6 +217,7 @@ class ParallelMap(ACMECompat):
             func = InitFilled(func, options.init_function, plugin_name())
         check_bool(resume, "resume")
         self.retries = check_int(retries, "retries", minimum=0)
+        self.call_timeout = _check_timeout(call_timeout)
         plan = plan_calls(func, args, kwargs, n_inputs)
         if plan.space is not None and options.storage in ("hdf5", "single"):
             check_names(plan.space)
@@ -544,7 +550,8 @@ class ParallelMap(ACMECompat):
                     [int(a) for a in self._prior.calls.attempts]
                 with preloaded(client, shared, self.func_name):
                     execute(client, plan, shared, slots, chunk_size, collect, watch,
-                            calls=todo, retries=self.retries, attempts=attempts)
+                            calls=todo, retries=self.retries, attempts=attempts,
+                            timeout=self.call_timeout, on_state=_describe(bar, self.func_name))
             state = "failed" if n_failed else "finished"
         finally:
             if bar is not None:
@@ -685,6 +692,18 @@ def _log_failure(log: logging.Logger, index: int, summary: str | None,
     """One line per failed call on the console; its traceback in the log file only."""
     log.error("Task %d failed: %s", index, summary)
     log.error("Traceback of task %d:\n%s", index, tb, extra={"file_only": True})
+
+
+def _check_timeout(value: Any) -> float | None:
+    """``call_timeout``: None or a positive number of seconds."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`call_timeout` must be None or a number of seconds, got "
+                        f"{type(value).__name__}")
+    if not value > 0 or not np.isfinite(value):
+        raise ValueError(f"`call_timeout` must be a positive number of seconds, got {value}")
+    return float(value)
 
 
 def _describe(bar: tqdm, name: str) -> Callable[[str | None], None]:
