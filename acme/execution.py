@@ -140,7 +140,8 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             watch: WorkerWatch | None = None, calls: Sequence[int] | None = None,
             retries: int = 0, attempts: Sequence[int] | None = None,
             timeout: float | None = None,
-            on_state: Callable[[str | None], None] | None = None) -> None:
+            on_state: Callable[[str | None], None] | None = None,
+            costs: Sequence[float] | None = None) -> None:
     """Run the calls ``calls`` (default: all, in this order) of ``plan`` on ``client``,
     handing each final outcome to ``on_outcome`` as soon as the driver has it.
 
@@ -156,7 +157,8 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     outcome's ``attempts`` counts its runs, starting from ``attempts[i]`` (runs of earlier
     sessions of a resumed run). ``watch`` bounds the wait while no worker runs (default:
     60 s, nothing replaced); when it gives up, every call not finished fails with its
-    error. On any exception (also ``KeyboardInterrupt``, or one raised by ``on_outcome``)
+    error. ``costs`` (one per call of ``plan``) sends the most expensive calls first,
+    in chunks of equal shares of the cost left. On any exception (also ``KeyboardInterrupt``, or one raised by ``on_outcome``)
     this run's tasks are cancelled before the exception propagates.
     """
     if watch is None:
@@ -168,7 +170,10 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     name = func_name(plan.func)
     prefix = f"acme-{name}-{token}-"
     shared_future = _send_shared(client, shared, f"{prefix}shared")
+    if costs is not None:  # longest processing time first
+        todo.sort(key=lambda i: -costs[i])
     queue = collections.deque(todo)  # calls not sent yet, in the order to send them
+    queued_cost = [math.fsum(costs[i] for i in todo) if costs is not None else 0.0]
     futures: dict[distributed.Future, list[int]] = {}  # task -> calls it still owes
     sent: dict[distributed.Future, list[int]] = {}     # task -> calls it was sent
     keys: dict[str, distributed.Future] = {}
@@ -208,8 +213,17 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
 
     def fill() -> None:
         while queue and len(budget) < max(1, slots):
-            size = next_chunk_size(len(queue), slots, chunk_size, mean())
-            chunk = [queue.popleft() for _ in range(size)]
+            if costs is None or chunk_size is not None:
+                size = next_chunk_size(len(queue), slots, chunk_size, mean())
+                chunk = [queue.popleft() for _ in range(size)]
+            else:  # an equal share of the cost left, at least one call
+                share = queued_cost[0] / (GUIDED_FACTOR * max(1, slots))
+                chunk, cost = [queue.popleft()], 0.0
+                cost = costs[chunk[0]]
+                while queue and cost + costs[queue[0]] <= share:
+                    chunk.append(queue.popleft())
+                    cost += costs[chunk[-1]]
+                queued_cost[0] = max(0.0, queued_cost[0] - cost)
             budget.add(submit(chunk, f"{prefix}{n_chunks[0]}"))
             log.debug("Sent calls %d-%d (%d calls) as task %d", chunk[0], chunk[-1],
                       len(chunk), n_chunks[0])
@@ -242,6 +256,8 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         futures[future] = [i for i in futures[future] if i not in gone]
         budget.discard(future)
         queue.extendleft(reversed(back))
+        if costs is not None:
+            queued_cost[0] += math.fsum(costs[i] for i in back)
         for outcome in done:
             settle(outcome, final=False)
         if back:
@@ -254,7 +270,10 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         abandoned.add(future)
         budget.discard(future)
         # Calls queued behind it that could not be taken back run again elsewhere.
-        queue.extendleft(reversed([i for i in futures[future] if i != index]))
+        rest = [i for i in futures[future] if i != index]
+        queue.extendleft(reversed(rest))
+        if costs is not None:
+            queued_cost[0] += math.fsum(costs[i] for i in rest)
         futures[future] = []
         err = TimeoutError(f"call {index} ran longer than `call_timeout`={timeout:g} s "
                            f"(stopped after {seconds:.1f} s; its worker was restarted)")
@@ -365,3 +384,5 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         raise
     finally:
         shared_future.release()
+        if on_state is not None and reported:
+            on_state(None)

@@ -151,3 +151,10 @@ def never_returns_at(x, bad=7):
     if x == bad:
         time.sleep(3600)
     return x * 10
+
+
+def logs_start(x, log):
+    """Appends ``x`` to the file ``log`` when it starts; returns ``x * 10``."""
+    with open(log, "a") as f:
+        f.write(f"{x}\n")
+    return x * 10

@@ -6,9 +6,10 @@ from __future__ import annotations
 import threading
 import time
 
+import distributed
 import h5py
 import pytest
-from funcs import never_returns_at, stuck_at
+from funcs import logs_start, never_returns_at, stuck_at
 
 from acme import ParallelMap, ParallelMapError
 from acme.execution import GUIDED_FACTOR, next_chunk_size
@@ -87,3 +88,54 @@ def test_guided_chunk_sizes():
     assert next_chunk_size(1000, 2, chunk_size=7) == 7
     assert next_chunk_size(5, 2, chunk_size=7) == 5
     assert next_chunk_size(1000, 2, mean_duration=0.5) == 4  # 2 s of work at most
+
+
+@pytest.fixture
+def one_thread():
+    """A client with one worker thread: calls start exactly in the order they are sent."""
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
+                            dashboard_address=":0") as client:
+        yield client
+
+
+def _started(log):
+    return [int(line) for line in log.read_text().split()]
+
+
+def test_call_cost_runs_expensive_calls_first(tmp_path, one_thread):
+    log = tmp_path / "started"
+    costs = [i % 7 for i in range(30)]
+    with ParallelMap(logs_start, list(range(30)), str(log), write_worker_results=False,
+                     call_cost=costs, setup_interactive=False) as pmap:
+        results = pmap.compute()
+    assert results == [i * 10 for i in range(30)]  # call order
+    assert _started(log) == sorted(range(30), key=lambda i: -costs[i])
+
+
+def test_call_cost_function_of_arguments(tmp_path, one_thread):
+    log = tmp_path / "started"
+    with ParallelMap(logs_start, list(range(30)), str(log), write_worker_results=False,
+                     call_cost=lambda x, log: x, setup_interactive=False) as pmap:
+        results = pmap.compute()
+    assert results == [i * 10 for i in range(30)]
+    assert _started(log) == list(range(29, -1, -1))
+
+
+def test_without_call_cost_calls_start_in_order(tmp_path, one_thread):
+    log = tmp_path / "started"
+    with ParallelMap(logs_start, list(range(30)), str(log), write_worker_results=False,
+                     setup_interactive=False) as pmap:
+        pmap.compute()
+    assert _started(log) == list(range(30))
+
+
+@pytest.mark.parametrize("value,kind,match", [
+    ([1, 2], ValueError, r"one cost per call \(3\), got 2"),
+    ("abc", TypeError, "got str"),
+    ([1, "x", 2], TypeError, "must give numbers, got str"),
+    ([1, -1, 2], ValueError, "non-negative finite numbers, got -1"),
+])
+def test_call_cost_checked(value, kind, match, tmp_path):
+    with pytest.raises(kind, match=match):
+        ParallelMap(logs_start, [1, 2, 3], "x", call_cost=value, output_dir=str(tmp_path / "o"))
+    assert not (tmp_path / "o").exists()
