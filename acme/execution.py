@@ -246,8 +246,12 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     def take_back(future: distributed.Future, key: str, address: str) -> None:
         """Report what chunk ``key`` finished, and queue the calls behind its stuck call
         to run next (elsewhere)."""
-        got = client.run(hand_back, key, workers=[address], on_error="return",
-                         callback_timeout=_QUERY_TIMEOUT).get(address)
+        try:
+            got = client.run(hand_back, key, workers=[address], on_error="return",
+                             callback_timeout=_QUERY_TIMEOUT).get(address)
+        except Exception as err:  # no answer: the calls stay with their chunk
+            log.debug("Could not take calls back from task %s: %s", key, err)
+            return
         if got is None or isinstance(got, BaseException) or future not in futures:
             return
         done, limit = got
@@ -296,14 +300,21 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         if now - polled[0] < POLL_INTERVAL:
             return
         polled[0] = now
+        first = STUCK_AFTER if timeout is None else min(STUCK_AFTER, timeout)
         live = [str(f.key) for f in futures if f not in abandoned]
-        if not live or now - min(submitted.get(k, now) for k in live) < STUCK_AFTER:
+        if not live or now - min(submitted.get(k, now) for k in live) < first:
             if on_state is not None and avoid:
                 on_state(None)
             avoid.clear()
             return
-        running = client.run(running_calls, prefix, on_error="return",
-                             callback_timeout=_QUERY_TIMEOUT)
+        try:
+            running = client.run(running_calls, prefix, on_error="return",
+                                 callback_timeout=_QUERY_TIMEOUT)
+        except Exception as err:  # no answer this time: the next tick asks again
+            log.debug("Could not ask the workers about their running calls: %s", err)
+            return
+        # Until a call has finished, a long call is not known to be an outlier: the
+        # calls behind it are still freed, but nothing is reported.
         limit = max(STUCK_AFTER, STUCK_FACTOR * mean()) if measured[1] else STUCK_AFTER
         avoid.clear()
         longest: tuple[float, int] | None = None
@@ -312,7 +323,14 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
                 continue
             for call in calls:
                 future = keys.get(call.key)
-                if call.seconds < limit or future is None or future not in futures:
+                if future is None or future not in futures or future in abandoned:
+                    continue
+                if call.seconds >= limit and call.waiting:
+                    take_back(future, call.key, address)
+                if timeout is not None and call.seconds > timeout:
+                    time_out(future, call.index, call.seconds, address)
+                    continue
+                if call.seconds < limit or not measured[1]:
                     continue
                 avoid.add(address)
                 if call.index not in reported:
@@ -321,13 +339,9 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
                                 call.index, call.seconds, mean(),
                                 "; the calls queued behind it run elsewhere"
                                 if call.waiting else "")
-                if call.waiting:
-                    take_back(future, call.key, address)
-                if timeout is not None and call.seconds > timeout:
-                    time_out(future, call.index, call.seconds, address)
-                elif longest is None or call.seconds > longest[0]:
+                if longest is None or call.seconds > longest[0]:
                     longest = (call.seconds, call.index)
-        if on_state is not None:
+        if on_state is not None and (longest is not None or reported):
             on_state(None if longest is None else
                      f"call {longest[1]} running for {longest[0]:.0f} s")
         fill()
