@@ -43,14 +43,18 @@ from .tasks import (
     shared_value,
 )
 
-__all__ = ["next_chunk_size", "execute", "GUIDED_FACTOR", "CHUNK_SECONDS", "STUCK_AFTER",
-           "STUCK_FACTOR"]
+__all__ = ["next_chunk_size", "execute", "GUIDED_FACTOR", "CHUNK_MIN_SECONDS", "CHUNK_SECONDS",
+           "IN_FLIGHT", "STUCK_AFTER", "STUCK_FACTOR"]
 
 log = logging.getLogger("ACME")
 
 #: Guided self-scheduling: each new chunk takes this fraction's inverse times the worker
 #: threads of the calls not sent yet (large chunks first, single calls at the very end).
 GUIDED_FACTOR = 2
+
+#: Shortest a chunk should take (seconds), judged by the mean duration of finished
+#: calls: trivial calls are never sent in tiny chunks, whose dask overhead would dominate.
+CHUNK_MIN_SECONDS = 0.05
 
 #: Longest a chunk should take (seconds), judged by the mean duration of finished calls.
 CHUNK_SECONDS = 2.0
@@ -59,6 +63,10 @@ CHUNK_SECONDS = 2.0
 #: times the mean call: the calls queued behind it are then run elsewhere.
 STUCK_AFTER = 1.0
 STUCK_FACTOR = 10.0
+
+#: Chunks sent per worker thread at a time: one running, one waiting, so that a worker
+#: never idles while the driver reads a finished chunk.
+IN_FLIGHT = 2
 
 #: Seconds between looks at the running calls (only while a chunk runs longer than
 #: :data:`STUCK_AFTER`).
@@ -72,8 +80,9 @@ def next_chunk_size(remaining: int, slots: int, chunk_size: int | None = None,
                     mean_duration: float = math.nan) -> int:
     """Calls in the next chunk when ``remaining`` calls are not sent yet.
 
-    ``chunk_size`` if given; otherwise ``remaining / (GUIDED_FACTOR * slots)``, at most
-    what takes :data:`CHUNK_SECONDS` at ``mean_duration`` per call, at least 1.
+    ``chunk_size`` if given; otherwise ``remaining / (GUIDED_FACTOR * slots)``, at least
+    what takes :data:`CHUNK_MIN_SECONDS` and at most what takes :data:`CHUNK_SECONDS`
+    at ``mean_duration`` per call, at least 1.
     """
     if remaining <= 0:
         return 0
@@ -81,6 +90,7 @@ def next_chunk_size(remaining: int, slots: int, chunk_size: int | None = None,
         return min(chunk_size, remaining)
     size = math.ceil(remaining / (GUIDED_FACTOR * max(1, slots)))
     if mean_duration > 0:
+        size = max(size, math.ceil(CHUNK_MIN_SECONDS / mean_duration))
         size = min(size, max(1, int(CHUNK_SECONDS / mean_duration)))
     return max(1, min(size, remaining))
 
@@ -194,13 +204,14 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     n_chunks = [0]
     pending = distributed.as_completed()
 
-    def submit(chunk: Sequence[int], key: str) -> distributed.Future:
+    def submit(chunk: Sequence[int], key: str, priority: int = 0) -> distributed.Future:
         calls = [(i, plan.call_values(i)) for i in chunk]
         places = None
         if avoid:
             places = sorted(set(client.nthreads()) - avoid) or None
         future = client.submit(run_chunk, shared_future, calls, key, pure=False, key=key,
-                               workers=places, allow_other_workers=places is not None)
+                               workers=places, allow_other_workers=places is not None,
+                               priority=priority)
         futures[future] = list(chunk)
         sent[future] = list(chunk)
         keys[key] = future
@@ -212,7 +223,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         return measured[0] / measured[1] if measured[1] else math.nan
 
     def fill() -> None:
-        while queue and len(budget) < max(1, slots):
+        while queue and len(budget) < IN_FLIGHT * max(1, slots):
             if costs is None or chunk_size is not None:
                 size = next_chunk_size(len(queue), slots, chunk_size, mean())
                 chunk = [queue.popleft() for _ in range(size)]
@@ -224,7 +235,8 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
                     chunk.append(queue.popleft())
                     cost += costs[chunk[-1]]
                 queued_cost[0] = max(0.0, queued_cost[0] - cost)
-            budget.add(submit(chunk, f"{prefix}{n_chunks[0]}"))
+            # Earlier chunks first (dask runs the higher priority first).
+            budget.add(submit(chunk, f"{prefix}{n_chunks[0]}", priority=-n_chunks[0]))
             log.debug("Sent calls %d-%d (%d calls) as task %d", chunk[0], chunk[-1],
                       len(chunk), n_chunks[0])
             n_chunks[0] += 1
@@ -259,6 +271,9 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         gone = {o.index for o in done} | set(back)
         futures[future] = [i for i in futures[future] if i not in gone]
         budget.discard(future)
+        if limit == 0:  # it had not started: it runs nothing
+            abandoned.add(future)
+            client.cancel([future])
         queue.extendleft(reversed(back))
         if costs is not None:
             queued_cost[0] += math.fsum(costs[i] for i in back)
@@ -341,6 +356,20 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
                                 if call.waiting else "")
                 if longest is None or call.seconds > longest[0]:
                     longest = (call.seconds, call.index)
+        # Chunks queued on a worker busy with a stuck call are taken back too.
+        running_keys = {call.key for calls in running.values()
+                        if not isinstance(calls, BaseException) for call in calls}
+        if avoid:
+            try:
+                queued = client.processing(workers=sorted(avoid))
+            except Exception:
+                queued = {}
+            for address, held in queued.items():
+                for key in held:
+                    future = keys.get(str(key))
+                    if (str(key) not in running_keys and future is not None
+                            and future in futures and future not in abandoned):
+                        take_back(future, str(key), address)
         if on_state is not None and (longest is not None or reported):
             on_state(None if longest is None else
                      f"call {longest[1]} running for {longest[0]:.0f} s")
@@ -366,6 +395,8 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             sent.pop(future, None)
             budget.discard(future)
             keys.pop(str(future.key), None)
+            if watch.error is None:
+                fill()  # before the outcomes are handled: the workers keep busy
             log.debug("Task %s (%d calls) %s after %.2f s", future.key, len(chunk),
                       future.status,
                       time.monotonic() - submitted.pop(str(future.key), time.monotonic()))

@@ -6,6 +6,7 @@ that call's outcome, so one failing call never fails the other calls of its chun
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -169,6 +170,8 @@ class RunningCall:
 
 
 _CHUNKS: dict[str, _Chunk] = {}
+_CLAIMED: set[str] = set()    # chunks taken back before they started: they run nothing
+_FINISHED: collections.deque[str] = collections.deque(maxlen=4096)  # recent chunks
 _LOCK = threading.Lock()
 
 
@@ -184,6 +187,9 @@ def run_chunk(shared: SharedCall, calls: Sequence[tuple[int, Sequence[Any]]], ke
     heap = payload_heap() if shared.storage.storage == "hdf5" else contextlib.nullcontext()
     state = _Chunk(len(calls))
     with _LOCK:
+        if key in _CLAIMED:
+            _CLAIMED.discard(key)
+            state.limit = 0
         _CHUNKS[key] = state
     try:
         with heap:
@@ -203,6 +209,7 @@ def run_chunk(shared: SharedCall, calls: Sequence[tuple[int, Sequence[Any]]], ke
     finally:
         with _LOCK:
             _CHUNKS.pop(key, None)
+            _FINISHED.append(key)
 
 
 def running_calls(prefix: str) -> list[RunningCall]:
@@ -218,12 +225,16 @@ def running_calls(prefix: str) -> list[RunningCall]:
 
 def hand_back(key: str) -> tuple[list[CallOutcome], int] | None:
     """Stop chunk ``key`` after the call it runs now; return the outcomes it finished
-    so far (now the driver's) and the position of the first call it will not start.
-    None if the chunk does not run in this process (any more)."""
+    so far (now the driver's) and the position of the first call it will not start
+    (0 for a chunk that has not started here: it will run nothing). None if the chunk
+    has finished in this process."""
     with _LOCK:
         state = _CHUNKS.get(key)
         if state is None:
-            return None
+            if key in _FINISHED:
+                return None
+            _CLAIMED.add(key)
+            return [], 0
         state.limit = state.started
         done, state.done = state.done, []
         return done, state.limit

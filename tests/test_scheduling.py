@@ -88,6 +88,8 @@ def test_guided_chunk_sizes():
     assert next_chunk_size(1000, 2, chunk_size=7) == 7
     assert next_chunk_size(5, 2, chunk_size=7) == 5
     assert next_chunk_size(1000, 2, mean_duration=0.5) == 4  # 2 s of work at most
+    assert next_chunk_size(40, 2, mean_duration=1e-5) == 40  # 0.05 s of work at least
+    assert next_chunk_size(10_000, 2, mean_duration=1e-5) == 5000
 
 
 @pytest.fixture
