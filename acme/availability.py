@@ -143,9 +143,11 @@ class WorkerWatch:
         self.error: NoWorkerError | None = None  # set when the run gave up
 
     # -- the run's loop ---------------------------------------------------------------
-    def completed(self, pending: distributed.as_completed) -> Iterator[distributed.Future]:
+    def completed(self, pending: distributed.as_completed,
+                  tick: Callable[[], None] | None = None) -> Iterator[distributed.Future]:
         """Yield the futures of ``pending`` as they complete (futures may be added
-        meanwhile); check the workers whenever nothing completes for a while.
+        meanwhile); check the workers whenever nothing completes for a while. ``tick``
+        is called on every turn (it limits its own rate; it may add futures).
 
         After giving up, every future still pending (also one added later) is
         cancelled and yielded as it comes back.
@@ -155,6 +157,10 @@ class WorkerWatch:
         last = checked = time.monotonic()
         condition: threading.Condition = pending.thread_condition
         while not pending.is_empty():
+            if tick is not None and self.error is None:
+                tick()
+                if pending.is_empty():
+                    break
             now = time.monotonic()
             waiting = self._waiting_since is not None
             if pending.has_ready():

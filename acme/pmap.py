@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,14 @@ class ParallelMap(ACMECompat):
         recorded run (``ValueError`` naming the first differing call and argument).
     retries : int
         Run a failing call up to this many more times (default 0).
+    call_cost : sequence, callable or None
+        The expected cost of each call (any non-negative numbers, e.g. seconds): one per
+        call, or a function called with each call's arguments that returns it. The
+        most expensive calls run first; results are returned and stored in call order.
+    call_timeout : float or None
+        Seconds a call may run: a call running longer fails with ``TimeoutError`` and
+        its worker process is restarted, so the run ends (default None: no limit; a
+        call far slower than its peers holds up only itself either way).
     **kwargs
         Keyword arguments of ``func``, split or broadcast like ``*args``.
 
@@ -203,7 +211,10 @@ class ParallelMap(ACMECompat):
                  cleanup_threshold_days: int | None = None, processes_per_worker: int = 1,
                  threads_per_worker: int = 1,
                  init_function: Callable[[], dict[str, Any]] | None = None,
-                 resume: bool = False, retries: int = 0, **kwargs: Any) -> None:
+                 resume: bool = False, retries: int = 0,
+                 call_timeout: float | None = None,
+                 call_cost: Sequence[float] | Callable[..., float] | None = None,
+                 **kwargs: Any) -> None:
         options, notes = validate_options(
             write_worker_results=write_worker_results, output_dir=output_dir,
             result_shape=result_shape, result_dtype=result_dtype, single_file=single_file,
@@ -217,6 +228,7 @@ class ParallelMap(ACMECompat):
             func = InitFilled(func, options.init_function, plugin_name())
         check_bool(resume, "resume")
         self.retries = check_int(retries, "retries", minimum=0)
+        self.call_timeout = _check_timeout(call_timeout)
         plan = plan_calls(func, args, kwargs, n_inputs)
         if plan.space is not None and options.storage in ("hdf5", "single"):
             check_names(plan.space)
@@ -228,6 +240,7 @@ class ParallelMap(ACMECompat):
                 grid_axes = check_grid(plan.space, options.result_shape)
         self._grid_axes = grid_axes
         # The record of an earlier run, checked before anything is created.
+        self.call_cost = _call_costs(call_cost, plan)
         self._prior = check_resume(options, plan, n_inputs) if resume else None
         self._given = (args, kwargs, n_inputs)  # stored with the record, to run it again
         self.options: RunOptions = options
@@ -549,7 +562,9 @@ class ParallelMap(ACMECompat):
                     [int(a) for a in self._prior.calls.attempts]
                 with preloaded(client, shared, self.func_name):
                     execute(client, plan, shared, slots, chunk_size, collect, watch,
-                            calls=todo, retries=self.retries, attempts=attempts)
+                            calls=todo, retries=self.retries, attempts=attempts,
+                            timeout=self.call_timeout, on_state=_describe(bar, self.func_name),
+                            costs=self.call_cost)
             state = "failed" if n_failed else "finished"
         finally:
             if bar is not None:
@@ -690,6 +705,56 @@ def _log_failure(log: logging.Logger, index: int, summary: str | None,
     """One line per failed call on the console; its traceback in the log file only."""
     log.error("Task %d failed: %s", index, summary)
     log.error("Traceback of task %d:\n%s", index, tb, extra={"file_only": True})
+
+
+def _check_timeout(value: Any) -> float | None:
+    """``call_timeout``: None or a positive number of seconds."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"`call_timeout` must be None or a number of seconds, got "
+                        f"{type(value).__name__}")
+    if not value > 0 or not np.isfinite(value):
+        raise ValueError(f"`call_timeout` must be a positive number of seconds, got {value}")
+    return float(value)
+
+
+def _call_costs(value: Any, plan: CallPlan) -> tuple[float, ...] | None:
+    """``call_cost``: None, or one non-negative finite number per call (a function is
+    called with each call's arguments)."""
+    if value is None:
+        return None
+    if callable(value):
+        costs = []
+        for i in range(plan.n_calls):
+            args, kwargs = plan.arguments(i)
+            costs.append(value(*args, **kwargs))
+    elif isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"`call_cost` must be None, a sequence of {plan.n_calls} numbers or "
+                        f"a function of a call's arguments, got {type(value).__name__}")
+    else:
+        costs = list(value)
+    if len(costs) != plan.n_calls:
+        raise ValueError(f"`call_cost` must give one cost per call ({plan.n_calls}), got "
+                         f"{len(costs)}")
+    try:
+        numbers = tuple(float(c) for c in costs)
+    except (TypeError, ValueError):
+        raise TypeError("`call_cost` must give numbers, got "
+                        f"{next(type(c).__name__ for c in costs if not _is_number(c))}"
+                        ) from None
+    if not all(0 <= c < np.inf for c in numbers):
+        raise ValueError("`call_cost` must give non-negative finite numbers, got "
+                         f"{next(c for c in numbers if not 0 <= c < np.inf)}")
+    return numbers
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _describe(bar: tqdm, name: str) -> Callable[[str | None], None]:

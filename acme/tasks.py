@@ -6,12 +6,15 @@ that call's outcome, so one failing call never fails the other calls of its chun
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import dataclasses
 import functools
 import math
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -31,8 +34,8 @@ EXCEPTION = "exception"
 WORKER_DIED = "worker died"
 _HOST = socket.gethostname()
 
-__all__ = ["SharedCall", "CallOutcome", "load_function", "run_call", "run_chunk",
-           "shared_call", "shared_value"]
+__all__ = ["SharedCall", "CallOutcome", "RunningCall", "load_function", "run_call",
+           "run_chunk", "running_calls", "hand_back", "shared_call", "shared_value"]
 
 
 @dataclass(frozen=True)
@@ -145,10 +148,93 @@ def shared_value(shared: SharedCall) -> SharedCall:
     return shared
 
 
-def run_chunk(shared: SharedCall, calls: Sequence[tuple[int, Sequence[Any]]]
+@dataclass
+class _Chunk:
+    """Progress of one running chunk in this worker process (guarded by ``_LOCK``)."""
+
+    limit: int                          # calls from this position on are not started
+    started: int = 0                    # calls started so far
+    index: int = -1                     # the call running now (-1: none)
+    since: float = 0.0                  # time.monotonic() when it started
+    done: list[CallOutcome] = dataclasses.field(default_factory=list)  # not handed out
+
+
+@dataclass(frozen=True)
+class RunningCall:
+    """A call running now in a worker process, as :func:`running_calls` reports it."""
+
+    key: str          # key of its chunk's task
+    index: int        # the call
+    seconds: float    # how long it has run
+    waiting: int      # calls of its chunk queued behind it, or finished and not sent back
+
+
+_CHUNKS: dict[str, _Chunk] = {}
+_CLAIMED: set[str] = set()    # chunks taken back before they started: they run nothing
+_FINISHED: collections.deque[str] = collections.deque(maxlen=4096)  # recent chunks
+_LOCK = threading.Lock()
+
+
+def run_chunk(shared: SharedCall, calls: Sequence[tuple[int, Sequence[Any]]], key: str = ""
               ) -> list[CallOutcome]:
-    """Run ``calls`` (pairs of call index and split values) one after the other."""
+    """Run ``calls`` (pairs of call index and split values) one after the other.
+
+    While it runs, the driver can see which call runs (:func:`running_calls`) and take
+    back the calls queued behind it (:func:`hand_back`); the chunk then returns only the
+    outcomes not taken.
+    """
     func = load_function(shared.func_blob, shared.sys_path)
     heap = payload_heap() if shared.storage.storage == "hdf5" else contextlib.nullcontext()
-    with heap:
-        return [run_call(func, shared, index, values) for index, values in calls]
+    state = _Chunk(len(calls))
+    with _LOCK:
+        if key in _CLAIMED:
+            _CLAIMED.discard(key)
+            state.limit = 0
+        _CHUNKS[key] = state
+    try:
+        with heap:
+            for position, (index, values) in enumerate(calls):
+                with _LOCK:
+                    if position >= state.limit:
+                        break
+                    state.started, state.index = position + 1, index
+                    state.since = time.monotonic()
+                outcome = run_call(func, shared, index, values)
+                with _LOCK:
+                    state.done.append(outcome)
+                    state.index = -1
+        with _LOCK:
+            done, state.done = state.done, []
+        return done
+    finally:
+        with _LOCK:
+            _CHUNKS.pop(key, None)
+            _FINISHED.append(key)
+
+
+def running_calls(prefix: str) -> list[RunningCall]:
+    """The calls running now in this process in chunks whose keys start with ``prefix``
+    (run by the driver on each worker, outside the task threads)."""
+    now = time.monotonic()
+    with _LOCK:
+        return [RunningCall(key, state.index, now - state.since,
+                            state.limit - state.started + len(state.done))
+                for key, state in _CHUNKS.items()
+                if key.startswith(prefix) and state.index >= 0]
+
+
+def hand_back(key: str) -> tuple[list[CallOutcome], int] | None:
+    """Stop chunk ``key`` after the call it runs now; return the outcomes it finished
+    so far (now the driver's) and the position of the first call it will not start
+    (0 for a chunk that has not started here: it will run nothing). None if the chunk
+    has finished in this process."""
+    with _LOCK:
+        state = _CHUNKS.get(key)
+        if state is None:
+            if key in _FINISHED:
+                return None
+            _CLAIMED.add(key)
+            return [], 0
+        state.limit = state.started
+        done, state.done = state.done, []
+        return done, state.limit

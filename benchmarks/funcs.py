@@ -17,3 +17,15 @@ def nap(x: float, y: float = 0.1) -> float:
     """Sleep ``y`` seconds: 40 calls on 2 workers ideally take 2.0 s."""
     time.sleep(y)
     return x
+
+
+def sleep_for(x: int, seconds: float) -> int:
+    """Sleep ``seconds`` (uneven workloads pass one duration per call)."""
+    time.sleep(seconds)
+    return x
+
+
+def hangs_at(x: int, seconds: float, bad: int) -> int:
+    """Sleep ``seconds``, except call ``bad``, which sleeps an hour (never returns here)."""
+    time.sleep(3600 if x == bad else seconds)
+    return x

@@ -134,3 +134,27 @@ def dies_twice(x, marks, bad=(3,)):
             open(os.path.join(marks, f"died_{x}_{n}"), "w").close()
             os._exit(1)
     return x * 10
+
+
+def stuck_at(x, release, bad=7):
+    """Call ``bad`` blocks until the file ``release`` exists (an hour at most); the
+    others return ``x * 10`` at once."""
+    if x == bad:
+        deadline = time.monotonic() + 3600
+        while not os.path.exists(release) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return x * 10
+
+
+def never_returns_at(x, bad=7):
+    """Call ``bad`` sleeps for an hour (it never returns in a test)."""
+    if x == bad:
+        time.sleep(3600)
+    return x * 10
+
+
+def logs_start(x, log):
+    """Appends ``x`` to the file ``log`` when it starts; returns ``x * 10``."""
+    with open(log, "a") as f:
+        f.write(f"{x}\n")
+    return x * 10

@@ -162,7 +162,10 @@ def test_verbose_true_logs_what_is_split_sent_and_timed(in_tmp, client, acme_log
             "whole to every call (sent once): y (int, 0.00 MB)") in debug
     assert any(m.startswith(f"Client {client.id} (attached), scheduler tcp://")
                and "2 workers, 2 threads" in m for m in debug), debug
-    assert any(m.startswith("Sending 4 calls as 4 dask tasks of 1 calls each") for m in debug)
+    assert ("Sending 4 calls in chunks of at most 1/4 of the calls left (2 worker threads)"
+            in debug), debug
+    assert sorted(m for m in debug if m.startswith("Sent calls ")) == [
+        f"Sent calls {i}-{i} (1 calls) as task {i}" for i in range(4)]
     timings = [m for m in debug if m.startswith("Task acme-f-") and " finished after " in m]
     assert len(timings) == 4, debug
 
