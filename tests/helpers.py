@@ -7,6 +7,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from acme.record import DONE
+
 #: ParallelMap keywords of every storage mode, by a short name.
 STORAGE_MODES = {
     "hdf5": {},
@@ -35,3 +37,13 @@ def h5_tree(group: h5py.Group | Path) -> dict:
         else:
             tree[name] = np.asarray(group[name][()]).tolist()
     return tree
+
+
+def done_calls(output_dir: Path, func: str = "work") -> int:
+    """How many calls the run record of ``func`` in ``output_dir`` counts as done (0 while
+    there is no record yet), read with plain h5py as any reader would."""
+    path = output_dir / f"acme_run_{func}.h5"
+    if not path.exists():
+        return 0
+    with h5py.File(path, "r") as h5f:
+        return int((h5f["status"][()] == DONE).sum())

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import pytest
 from funcs import f, fails_first_time
+from helpers import done_calls
 
 from acme import ParallelMap, ParallelMapError
 
@@ -65,14 +66,6 @@ def test_the_installed_command_and_the_module_agree(tmp_path):
     assert by_script.stdout.split("\n", 1)[1] == by_module.stdout.split("\n", 1)[1]
 
 
-def _done(out) -> int:
-    path = out / "acme_run_work.h5"
-    if not path.exists():
-        return 0
-    with h5py.File(path, "r") as h5f:
-        return int((h5f["status"][()] == 1).sum())
-
-
 def test_status_and_resume_of_a_killed_run(tmp_path):
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
@@ -80,7 +73,7 @@ def test_status_and_resume_of_a_killed_run(tmp_path):
     proc = subprocess.Popen([sys.executable, str(script), str(out)], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 90
-    while _done(out) < 5:
+    while done_calls(out) < 5:
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)  # polling the record for the moment to kill (noqa: sleep-ok)
     during = acme_cmd("status", "--json", str(out), cwd=tmp_path)

@@ -12,6 +12,7 @@ import time
 
 import h5py
 import psutil
+from helpers import done_calls
 
 N_CALLS = 60
 
@@ -37,14 +38,6 @@ DRIVER = textwrap.dedent("""
 LOCAL_ONLY = "import acme.clusters.detect as d; d.slurm_available = lambda: False; "
 
 
-def _done(out) -> int:
-    path = out / "acme_run_work.h5"
-    if not path.exists():
-        return 0
-    with h5py.File(path, "r") as h5f:
-        return int((h5f["status"][()] == 1).sum())
-
-
 def test_ctrl_c_then_resume_from_the_log_line(tmp_path):
     out, marks = tmp_path / "out", tmp_path / "marks"
     marks.mkdir()
@@ -54,7 +47,7 @@ def test_ctrl_c_then_resume_from_the_log_line(tmp_path):
                             text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     workers = set()
     deadline = time.monotonic() + 90
-    while _done(out) < 10:
+    while done_calls(out) < 10:
         assert proc.poll() is None and time.monotonic() < deadline, "no 10 calls done"
         workers |= {c.pid for c in psutil.Process(proc.pid).children(recursive=True)}
         time.sleep(0.02)  # polling the record for the moment to interrupt (noqa: sleep-ok)

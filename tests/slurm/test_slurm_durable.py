@@ -11,6 +11,7 @@ import textwrap
 
 import h5py
 import pytest
+from helpers import done_calls
 
 import acme
 
@@ -42,14 +43,6 @@ def no_site_profile(monkeypatch):
     monkeypatch.setenv("ACME_PROFILE", "none")
 
 
-def _done(out) -> int:
-    path = out / "acme_run_work.h5"
-    if not path.exists():
-        return 0
-    with h5py.File(path, "r") as h5f:
-        return int((h5f["status"][()] == 1).sum())
-
-
 def _start(tmp_path):
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
@@ -62,7 +55,7 @@ def _start(tmp_path):
 def test_ctrl_c_then_resume_on_slurm(tmp_path, jobs, poll):
     proc, out = _start(tmp_path)
     try:
-        poll(lambda: _done(out) >= 3 or proc.poll() is not None, 120)
+        poll(lambda: done_calls(out) >= 3 or proc.poll() is not None, 120)
         assert proc.poll() is None, proc.communicate()[0]
         os.kill(proc.pid, signal.SIGINT)
         output, _ = proc.communicate(timeout=60)
@@ -90,7 +83,7 @@ def test_ctrl_c_then_resume_on_slurm(tmp_path, jobs, poll):
 def test_worker_jobs_end_after_the_driver_is_killed(tmp_path, jobs, poll):
     proc, out = _start(tmp_path)
     try:
-        poll(lambda: _done(out) >= 1 or proc.poll() is not None, 120)
+        poll(lambda: done_calls(out) >= 1 or proc.poll() is not None, 120)
         assert proc.poll() is None, proc.communicate()[0]
         assert jobs()
         proc.kill()
