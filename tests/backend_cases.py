@@ -78,6 +78,8 @@ CASES = {
     "hdf5": Case(three_values, (X,), {"offset": OFFSET}),
     "vds": Case(three_values, (X,), {"offset": OFFSET, "result_shape": (3, None)}),
     "single_file": Case(three_values, (X,), {"offset": OFFSET, "single_file": True}),
+    "single_file_shape": Case(three_values, (X,), {"offset": OFFSET, "single_file": True,
+                                                  "result_shape": (3, None)}),
     "pickle": Case(three_values, (X,), {"offset": OFFSET, "write_pickle": True}),
     "memory": Case(three_values, (X,), {"offset": OFFSET, "write_worker_results": False}),
     "memory_shape": Case(three_values, (X,), {"offset": OFFSET, "write_worker_results": False,
@@ -118,8 +120,11 @@ def plain(value: Any) -> Any:
 
 def h5_content(group: h5py.Group) -> dict[str, Any]:
     """An HDF5 group by value: external links as ``("link", file, path)``, virtual
-    datasets as ``("vds", values)``, datasets by value, groups recursively."""
+    datasets as ``("vds", values)``, datasets by value, groups recursively; the file's
+    attributes as ``"@<name>"``."""
     tree: dict[str, Any] = {}
+    if group.name == "/":
+        tree.update({f"@{key}": plain(value) for key, value in group.attrs.items()})
     for name in group:
         link = group.get(name, getlink=True)
         if isinstance(link, h5py.ExternalLink):
@@ -191,6 +196,11 @@ def _unshaped(ret: Any) -> dict[str, Any]:
             if not isinstance(v, int) else v for k, v in enumerate(values)}
 
 
+def _no_hdf5_result(failed: list[int], pickled: tuple[int, ...]) -> dict[str, Any]:
+    """The container's attributes naming the calls without an HDF5 result."""
+    return {"@failed_tasks": ("array", "i", failed), "@pickled_tasks": ("array", "i", list(pickled))}
+
+
 def expected(case: Case, debug: bool) -> Seen:
     """What :func:`observe` must give for ``case``; identical for every backend except
     where debug mode differs by design (a failing call)."""
@@ -225,7 +235,15 @@ def expected(case: Case, debug: bool) -> Seen:
                     container=None, files=files,
                     status=("finished", n, tuple(range(n)), {}, (), ()))
     if kw.get("single_file"):
-        files[f"{name}.h5"] = {f"comp_{i}": _unshaped(r) for i, r in enumerate(rets)}
+        single: dict[str, Any] = _no_hdf5_result([], ())
+        for i, r in enumerate(rets):
+            single[f"comp_{i}"] = _unshaped(r)
+            if "result_shape" in kw:
+                single[f"comp_{i}"] = {k: v for k, v in single[f"comp_{i}"].items()
+                                       if k != "result_0"}
+        if "result_shape" in kw:
+            single["result_0"] = plain(np.stack([r[0] for r in rets], axis=1))
+        files[f"{name}.h5"] = single
         return Seen(returned=[f"{name}.h5"], raised=None, container=f"{name}.h5",
                     files=files, status=("finished", n, tuple(range(n)), {}, (), ()))
 
@@ -239,7 +257,8 @@ def expected(case: Case, debug: bool) -> Seen:
     stored = [i for i in ran if rets[i] is not None and i not in pickled]
     paths = {i: f"{payload}/{name}_{i}.{'pickle' if i in pickled else 'h5'}" for i in ran
              if rets[i] is not None}
-    container: dict[str, Any] = {}
+    failed = [failing] if failing is not None and not debug else []
+    container: dict[str, Any] = _no_hdf5_result(failed, pickled)
     for i in stored:
         files[paths[i]] = _unshaped(rets[i])
         if "result_shape" in kw:
