@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import pty
 
 import distributed
 import pytest
@@ -57,3 +59,19 @@ def in_tmp(tmp_path, monkeypatch):
     """Run the test inside a fresh temporary working directory."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def terminal(monkeypatch):
+    """A real pseudo-terminal as standard input for the test's duration; the fixture's
+    value types text into it (typed-ahead lines wait in the terminal until read)."""
+    master, slave = pty.openpty()
+    stdin = os.fdopen(slave, "r")
+    monkeypatch.setattr("sys.stdin", stdin)
+
+    def type_text(text: str) -> None:
+        os.write(master, text.encode())
+
+    yield type_text
+    stdin.close()
+    os.close(master)

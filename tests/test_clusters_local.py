@@ -63,12 +63,12 @@ def test_local_cluster_rejects_bad_arguments(kwargs, error, message):
         local_cluster_setup(**kwargs)
 
 
-def test_local_cluster_prompt_no_starts_nothing(monkeypatch):
-    questions = []
-    monkeypatch.setattr(_prompt, "stdin_is_tty", lambda: True)
-    monkeypatch.setattr(_prompt, "ask", lambda q, *a, **k: questions.append(q) or "n")
+def test_local_cluster_prompt_no_starts_nothing(terminal, capsys):
+    terminal("n\n")
     assert local_cluster_setup(interactive=True) is None
-    assert "__main__" in questions[0]
+    assert "__main__" in capsys.readouterr().out
+    with pytest.raises(ValueError):
+        distributed.get_client()  # nothing started
 
 
 def test_cleanup_rejects_non_client():

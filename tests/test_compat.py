@@ -186,7 +186,8 @@ def test_dry_run_reports_memory_in_mb_like_acme(in_tmp, client, acme_log):
 
 @pytest.mark.parametrize("answer", ["n", "y"])
 def test_dry_run_question_is_asked_through_input(in_tmp, client, monkeypatch, answer):
-    # ACME's test_dryrun answers by replacing builtins.input.
+    # ACME's test_dryrun answers by replacing builtins.input: users' tests written that
+    # way must keep working, so this replacement is the behaviour under test.
     questions = []
     monkeypatch.setattr("builtins.input", lambda q: questions.append(q) or answer)
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
@@ -210,11 +211,16 @@ def test_config_client_after_the_run_is_the_runs_client(in_tmp, no_slurm):
         distributed.get_client()
 
 
-def test_a_question_never_answered_validly_takes_the_default(monkeypatch, capsys):
+def test_a_question_never_answered_validly_takes_the_default(capsys):
     from acme.prompt import MAX_INVALID_ANSWERS, ask
 
-    asked = []
-    monkeypatch.setattr("builtins.input", lambda q: asked.append(q) or "maybe")
-    assert ask("Keep? [k/7]", ["k", "7"], default="7") == "7"
-    assert len(asked) == MAX_INVALID_ANSWERS + 1
-    assert "No valid answer after 5 tries; using the default '7'." in capsys.readouterr().out
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end) as reader, os.fdopen(write_end, "w") as writer:
+        writer.write("maybe\n" * (MAX_INVALID_ANSWERS + 3))  # more than it may read
+        writer.flush()
+        assert ask("Keep? [k/7]", ["k", "7"], default="7", timeout=60, stream=reader) == "7"
+        writer.close()
+        assert reader.read() == "maybe\n" * 2  # it stopped asking after the bound
+    out = capsys.readouterr().out
+    assert out.count("Keep? [k/7]") == MAX_INVALID_ANSWERS + 1
+    assert "No valid answer after 5 tries; using the default '7'." in out

@@ -1,9 +1,11 @@
-"""``compute(debug=True)``: every call in the calling process, in order, without a cluster."""
+"""``compute(debug=True)``: every call in the calling process, in order, without a cluster.
+
+That debug mode stores the same results as a parallel run, in every storage mode, is
+``test_backends.py``'s job."""
 
 from __future__ import annotations
 
 import os
-import pickle
 import subprocess
 import sys
 import textwrap
@@ -12,9 +14,7 @@ from pathlib import Path
 
 import distributed
 import h5py
-import numpy as np
 import pytest
-from helpers import STORAGE_MODES, h5_tree
 
 from acme import ParallelMap, clients
 from tests import funcs
@@ -34,10 +34,6 @@ def fails_at_two(x):
     if x == 2:
         raise ValueError(f"boom {x}")  # the user's line
     return x
-
-
-def values(x, taskID=None):
-    return np.arange(3.0) * x, f"task {taskID}"
 
 
 @pytest.fixture
@@ -112,48 +108,3 @@ def test_breakpoint_stops_in_the_callers_process(tmp_path):
     assert f"('IN', {caller}, 2, 20)" in out
     assert "g()\n-> return y" in out
     assert "RESULT [10, 20]" in out
-
-
-# -- the same results as a parallel run ---------------------------------------------------
-STORAGE = STORAGE_MODES
-
-
-def _content(path: Path):
-    if path.suffix == ".pickle":
-        with open(path, "rb") as handle:
-            return _plain(pickle.load(handle))
-    if path.suffix == ".h5":
-        with h5py.File(path, "r") as h5:
-            return h5_tree(h5)
-    return None
-
-
-def _plain(value):
-    if isinstance(value, (np.ndarray, np.generic)):
-        return value.tolist()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _snapshot(results, out: Path, memory: bool):
-    """What a run returned and left on disk (logs aside), comparable across runs."""
-    if memory:
-        return _plain(results)
-    returned = [Path(p).relative_to(out).as_posix() for p in results]
-    # the run record differs by its times, durations and process ids
-    files = {p.relative_to(out).as_posix(): _content(p) for p in sorted(out.rglob("*"))
-             if p.is_file() and p.suffix != ".log" and not p.name.startswith("acme_run_")}
-    return returned, files
-
-
-@pytest.mark.parametrize("mode", STORAGE)
-def test_results_are_identical_to_a_parallel_run(client, tmp_path, mode):
-    snapshots = []
-    for debug in (False, True):
-        out = tmp_path / f"debug{debug}"
-        with ParallelMap(values, [1, 2, 3], output_dir=out, **STORAGE[mode]) as pmap:
-            results = pmap.compute(debug=debug)
-        snapshots.append(_snapshot(results, out, "memory" in mode))
-    assert snapshots[0] == snapshots[1]
-    assert snapshots[0]  # not trivially empty

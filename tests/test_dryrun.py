@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from helpers import STORAGE_MODES, h5_tree
 
-from acme import ParallelMap, clients, dryrun
+from acme import ParallelMap
 from acme.dryrun import Estimate, Sample, ask_to_continue, dry_run, estimate_memory, sample_calls
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,27 +176,6 @@ def test_dry_run_in_memory_mode_reports_and_runs(in_tmp, acme_log):
     assert list(Path.cwd().iterdir()) == []
 
 
-def test_declined_run_removes_only_what_it_created(tmp_path, monkeypatch):
-    out = tmp_path / "mine"
-    out.mkdir()
-    (out / "notes.txt").write_text("keep me")
-    monkeypatch.setattr(dryrun, "is_interactive", lambda setup_interactive: True)
-    monkeypatch.setattr(dryrun, "ask_to_continue", lambda *args, **kwargs: False)
-
-    def no_client(*args, **kwargs):
-        raise AssertionError("a declined run must not start a client")
-
-    monkeypatch.setattr(clients, "acquire", no_client)
-    with ParallelMap(vector, [1, 2, 3], output_dir=out, dryrun=True) as pmap:
-        assert pmap.compute() is None
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
-    assert pmap.results_container is None
-    # without a context manager too
-    assert ParallelMap(vector, [1, 2], output_dir=tmp_path / "new", dryrun=True).compute() \
-        is None
-    assert not (tmp_path / "new").exists()
-
-
 def test_prompt_asks_only_when_interactive(capsys):
     def reader(text: str) -> io.StringIO:
         return io.StringIO(text)
@@ -221,14 +200,17 @@ def g(x):
     return x
 
 if __name__ == "__main__":
-    with ParallelMap(g, [1, 2, 3], dryrun=True) as pmap:
+    # a folder of the user's that is also the output directory, and a new one
+    with ParallelMap(g, [1, 2, 3], output_dir="mine", dryrun=True) as pmap:
         result = pmap.compute()
+    print("CONTAINER", pmap.results_container, flush=True)
+    result_new = ParallelMap(g, [1, 2], output_dir="new", dryrun=True).compute()
     try:
         distributed.get_client()
         client = "CLIENT"
     except ValueError:
         client = "NO CLIENT"
-    print("RESULT", result, client, sorted(os.listdir(".")), flush=True)
+    print("RESULT", result, result_new, client, sorted(os.listdir(".")), flush=True)
 """
 
 
@@ -238,7 +220,8 @@ def test_answer_n_on_a_terminal_leaves_nothing_behind(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(_DECLINE_SCRIPT))
     work = tmp_path / "work"
-    work.mkdir()
+    (work / "mine").mkdir(parents=True)
+    (work / "mine" / "notes.txt").write_text("keep me")
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     master, slave = pty.openpty()
     try:
@@ -246,7 +229,7 @@ def test_answer_n_on_a_terminal_leaves_nothing_behind(tmp_path):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         os.close(slave)
         slave = -1
-        os.write(master, b"n\n")  # typed ahead: waits in the terminal until read
+        os.write(master, b"n\nn\n")  # typed ahead: wait in the terminal until read
         out, err = proc.communicate(timeout=60)
     finally:
         if slave >= 0:
@@ -255,5 +238,11 @@ def test_answer_n_on_a_terminal_leaves_nothing_behind(tmp_path):
     out_text = out.decode()
     assert proc.returncode == 0, err.decode()
     assert "Do you want to continue executing g with the provided arguments? [Y/n]" in out_text
-    assert "RESULT None NO CLIENT []" in out_text
-    assert list(work.iterdir()) == []
+    assert out_text.count("Do you want to continue executing g") == 2
+    assert "CONTAINER None" in out_text
+    assert "dashboard accessible" not in out_text + err.decode()  # no cluster was started
+    assert "RESULT None None NO CLIENT ['mine']" in out_text
+    # only what the declined runs created is gone
+    assert [p.relative_to(work).as_posix() for p in sorted(work.rglob("*"))] == [
+        "mine", "mine/notes.txt"]
+    assert (work / "mine" / "notes.txt").read_text() == "keep me"

@@ -288,6 +288,7 @@ def test_parallelmap_init_function(client, tmp_path):
 
 # -- threads ---------------------------------------------------------------------------
 def test_threads_per_worker_local(monkeypatch):
+    # this machine runs a test SLURM; the local cluster is what is tested here
     monkeypatch.setattr("acme.clusters.detect.slurm_available", lambda: False)
     with Executor(max_workers=1, threads_per_worker=2) as exe:
         own = exe.client

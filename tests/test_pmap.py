@@ -38,20 +38,6 @@ def test_walkthrough_default_storage(in_tmp, client):
     assert [v.tolist() for v in values] == [[18], [24], [30], [36]]
 
 
-def test_output_dir(tmp_path, client):
-    target = tmp_path / "folder"
-    with ParallelMap(f, [2, 4, 6, 8], 4, output_dir=str(target)) as pmap:
-        results = pmap.compute()
-    assert results == [str(target / "f_payload" / f"f_{i}.h5") for i in range(4)]
-    assert pmap.results_container == str(target / "f.h5")
-
-
-def test_in_memory(in_tmp, client):
-    with ParallelMap(f, [2, 4, 6, 8], 4, write_worker_results=False) as pmap:
-        assert pmap.compute() == [18, 24, 30, 36]
-    assert os.listdir(in_tmp) == []
-
-
 def test_n_inputs_override(in_tmp, client):
     y = np.ones((3,)) * 4
     with pytest.raises(ValueError, match="found 2 objects containing 3 to 4 elements"):
@@ -165,10 +151,9 @@ def no_slurm(monkeypatch):
     monkeypatch.setattr("acme.clusters.detect.slurm_available", lambda: False)
 
 
-def _no_default_client():
+def _assert_no_default_client():
     with pytest.raises(ValueError):
         distributed.get_client()
-    return True
 
 
 def test_starts_and_stops_a_local_cluster(in_tmp, no_slurm, acme_log):
@@ -177,7 +162,7 @@ def test_starts_and_stops_a_local_cluster(in_tmp, no_slurm, acme_log):
         started = distributed.get_client()
         assert len(started.nthreads()) == 2
     assert started.status == "closed"
-    assert _no_default_client()
+    _assert_no_default_client()
     assert any("dashboard accessible at http" in m for m in acme_log.messages())
 
 
@@ -204,7 +189,7 @@ def test_exception_inside_with_stops_the_cluster_it_started(in_tmp, no_slurm):
             started = distributed.get_client()
             raise KeyError("user code failed")
     assert started.status == "closed"
-    assert _no_default_client()
+    _assert_no_default_client()
 
 
 def test_client_without_workers_is_not_reused(in_tmp):
@@ -238,6 +223,7 @@ def test_logger_is_restored_after_a_run(in_tmp, client):
 
 
 def test_large_argument_warning(in_tmp, client, acme_log, monkeypatch):
+    # the real limit is 1 GB: an argument that large costs more than the rule it tests
     monkeypatch.setattr(ParallelMap, "_maxArgSize", 1)
     big = np.zeros((2, 200_000))  # 3.2 MB, broadcast
     with ParallelMap(f, [1, 2], big, write_worker_results=False, verbose=False) as pmap:

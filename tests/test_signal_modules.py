@@ -13,6 +13,7 @@ from acme import ParallelMap
 
 @pytest.fixture
 def no_slurm(monkeypatch):
+    """This machine runs a test SLURM; these tests are about machines without one."""
     monkeypatch.setattr("acme.clusters.detect.slurm_available", lambda: False)
 
 

@@ -9,7 +9,6 @@ import urllib.request
 
 import pytest
 
-from acme import prompt as _prompt
 from acme.clusters import client_is_usable, cluster_cleanup, slurm_cluster_setup
 from acme.clusters.detect import run_slurm_command
 
@@ -113,27 +112,21 @@ def test_timeout_cancels_all_jobs(slurm_tmp, jobs):
     assert not [job for job in jobs() if not job.endswith(" CG")]
 
 
-def test_prompt_abort_cancels_all_jobs(slurm_tmp, monkeypatch):
-    asked = []
-    monkeypatch.setattr(_prompt, "stdin_is_tty", lambda: True)
-    monkeypatch.setattr(_prompt, "ask", lambda question, *a, **k: asked.append(question) or "a")
+def test_prompt_abort_cancels_all_jobs(slurm_tmp, terminal, capsys):
+    terminal("a\n")
     with pytest.raises(ConnectionAbortedError, match="aborted"):
         slurm_cluster_setup(partition="debug", timeout=1, interactive=True,
                             job_extra=["--begin=now+1hour"], scheduler_options=DASHBOARD,
                             log_directory=slurm_tmp)
-    assert asked and "[k]eep waiting" in asked[0]
+    assert "[k]eep waiting" in capsys.readouterr().out
 
 
-def test_unanswered_prompt_times_out(slurm_tmp, monkeypatch, tmp_path):
+def test_unanswered_prompt_times_out(slurm_tmp, terminal):
     """The prompt's own timeout ends in a TimeoutError, not a crash (ACME: UnboundLocalError)."""
-    read_end, write_end = os.pipe()
-    monkeypatch.setattr(_prompt, "stdin_is_tty", lambda: True)
-    with os.fdopen(read_end) as stdin, os.fdopen(write_end, "w"):
-        monkeypatch.setattr("sys.stdin", stdin)
-        with pytest.raises(TimeoutError, match="time-out interval of 1 seconds"):
-            slurm_cluster_setup(partition="debug", timeout=1, interactive=True,
-                                interactive_wait=1, job_extra=["--begin=now+1hour"],
-                                scheduler_options=DASHBOARD, log_directory=slurm_tmp)
+    with pytest.raises(TimeoutError, match="time-out interval of 1 seconds"):
+        slurm_cluster_setup(partition="debug", timeout=1, interactive=True,
+                            interactive_wait=1, job_extra=["--begin=now+1hour"],
+                            scheduler_options=DASHBOARD, log_directory=slurm_tmp)
 
 
 def test_killed_workers_make_client_unusable(slurm_tmp, poll, acme_log):
