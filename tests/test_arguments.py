@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from funcs import f, kwonly, no_positional, star, with_task_id
 
+from acme import Param
 from acme.arguments import plan_calls
 
 
@@ -204,3 +205,45 @@ def test_a_set_as_the_only_input_says_why_nothing_is_split():
     # beside a list, a set is passed whole to every call, as documented
     plan = plan_calls(f, ([1, 2], {3}), {})
     assert calls(plan) == [([1, {3}], {}), ([2, {3}], {})]
+
+
+# -- the rules not covered above --------------------------------------------------------
+KERNEL = np.ones(3)
+
+
+def with_defaults(x, weights=(1, 2, 3), kernel=KERNEL):
+    return x
+
+
+def test_keyword_like_its_default_is_passed_whole():
+    """A list/tuple of its default's length, or an array for an array default, is meant
+    whole (ACME's exemption): it is neither split nor counted for ``n_inputs``."""
+    kernel = np.arange(3.0)
+    plan = plan_calls(with_defaults, ([1, 2, 3],), {"weights": [4, 5, 6], "kernel": kernel})
+    assert plan.split_pos == (0,) and plan.split_kw == ()
+    for _, kwargs in calls(plan):
+        assert kwargs["weights"] == [4, 5, 6] and kwargs["kernel"] is kernel
+
+
+def test_a_value_given_twice_is_a_type_error():
+    with pytest.raises(TypeError, match="<ParallelMap> f got multiple values for argument 'x'"):
+        plan_calls(f, ([1, 2], 3), {"x": [5, 6]})
+
+
+def test_empty_inputs_are_refused():
+    with pytest.raises(ValueError, match="automatic input distribution failed: the objects "
+                                         "to split are empty"):
+        plan_calls(f, ([], []), {})
+
+
+def test_a_parameter_space_must_be_the_only_positional_argument():
+    with pytest.raises(TypeError, match=r"a parameter space \(acme.Param\) has to be the "
+                                        r"only positional argument"):
+        plan_calls(f, (Param(x=[1, 2]), 3), {})
+
+
+def test_a_parameter_space_plans_one_call_per_assignment():
+    plan = plan_calls(f, (Param(x=[1, 2]) * Param(y=[10, 20]),), {"z": [7, 8]})
+    assert plan.n_calls == 4 and plan.split_kw == ("x", "y")
+    assert calls(plan) == [([], {"x": x, "y": y, "z": [7, 8]})
+                           for x in (1, 2) for y in (10, 20)]  # z is passed whole
