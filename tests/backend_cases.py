@@ -11,6 +11,7 @@ not from a run.
 
 from __future__ import annotations
 
+import inspect
 import pickle
 import re
 from collections.abc import Callable
@@ -30,10 +31,11 @@ WEIGHTS = np.array([[1.0, 2.0, 4.0], [0.0, 1.0, 0.0]])  # 2-D: passed whole to e
 
 
 # -- mapped functions (module level, so every backend's workers can import them) ----------
-def three_values(x, offset=0.0, weights=None):
-    """An array (the ``result_shape`` (3, None) part), an integer and a string."""
+def three_values(x, offset=0.0, weights=None, taskID=None):
+    """An array (the ``result_shape`` (3, None) part), an integer and a string (which
+    holds the task id that ParallelMap passes)."""
     scale = np.ones(3) if weights is None else weights.sum(axis=0)
-    return np.arange(3.0) * scale + x + offset, x * 2, f"call {x}"
+    return np.arange(3.0) * scale + x + offset, x * 2, f"call {x} as task {taskID}"
 
 
 def fails_at_2(x, offset=0.0):
@@ -207,9 +209,10 @@ def expected(case: Case, debug: bool) -> Seen:
     name = case.func.__name__
     rets: list[Any] = []
     failing: int | None = None
+    task_id = "taskID" in inspect.signature(case.func).parameters
     for index, call in enumerate(case.calls()):
         try:
-            rets.append(case.func(**call))
+            rets.append(case.func(**call, **({"taskID": index} if task_id else {})))
         except ValueError:
             failing = index
             rets.append(None)

@@ -74,8 +74,8 @@ def _sizes(a, b):
     return len(a), len(b)
 
 
+# (HDF5 payloads without result_shape: test_backends.py's param_space case)
 STORAGE = {
-    "hdf5": {},
     "hdf5-shape": {"result_shape": (None, 3)},
     "single": {"single_file": True},
     "single-shape": {"single_file": True, "result_shape": (None, 3)},

@@ -12,7 +12,7 @@ import distributed
 import h5py
 import numpy as np
 import pytest
-from funcs import f, fails_at, ident, no_positional, rand1, with_task_id
+from funcs import f, fails_at, ident, no_positional, rand1
 
 import acme
 from acme import ParallelMap, ParallelMapError
@@ -56,19 +56,6 @@ def test_identical_calls_all_run(in_tmp, client):
     with ParallelMap(rand1, 3.0, n_inputs=10, write_worker_results=False) as pmap:
         results = pmap.compute()
     assert len(set(results)) == 10  # ten executions, not one deduplicated task
-
-
-@pytest.mark.parametrize("write", [True, False])
-@pytest.mark.parametrize("debug", [False, True])
-def test_task_id_reaches_the_function(in_tmp, client, write, debug):
-    with ParallelMap(with_task_id, [10, 20, 30], write_worker_results=write) as pmap:
-        results = pmap.compute(debug=debug)
-    if write:
-        with h5py.File(pmap.results_container, "r") as h5f:
-            values = [h5f[f"comp_{i}/result_0"][()].tolist() for i in range(3)]
-    else:
-        values = [list(r) for r in results]
-    assert values == [[10, 0], [20, 1], [30, 2]]
 
 
 def test_function_without_positional_parameters(in_tmp, client):
