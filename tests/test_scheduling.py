@@ -90,6 +90,8 @@ def test_guided_chunk_sizes():
     assert next_chunk_size(1000, 2, mean_duration=0.5) == 4  # 2 s of work at most
     assert next_chunk_size(40, 2, mean_duration=1e-5) == 40  # 0.05 s of work at least
     assert next_chunk_size(10_000, 2, mean_duration=1e-5) == 5000
+    assert next_chunk_size(0, 2) == 0 and next_chunk_size(0, 2, chunk_size=7) == 0
+    assert next_chunk_size(10, 0) == 10 // GUIDED_FACTOR  # no slot known yet: as one
 
 
 @pytest.fixture
