@@ -4,6 +4,9 @@ SLURM runs a subset: ``slurm/test_slurm_backends.py``).
 
 The expected outcome of each case is built from a serial loop (``backend_cases.expected``),
 never from another run, so a backend cannot agree with another one on a wrong result.
+One difference is by design and expected explicitly: in debug mode a failing call raises
+its own exception and the run stops there (state "interrupted", later calls missing),
+where the other backends run every call and raise ``ParallelMapError`` (state "failed").
 """
 
 from __future__ import annotations
