@@ -14,6 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from .errors import MergeError
 from .outputs import atomic_write
 from .record import FAILED, PICKLED, find_record, inputs_path, read_record
 
@@ -21,10 +22,6 @@ __all__ = ["merge_run", "MergeError"]
 
 #: Rows of a virtual dataset copied at a time (bounds the memory of a merge).
 _ROWS = 4096
-
-
-class MergeError(ValueError):
-    """A run cannot be merged as asked (e.g. it holds pickled results)."""
 
 
 def _copy_values(src: h5py.Group, dst: h5py.Group) -> None:

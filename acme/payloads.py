@@ -27,6 +27,7 @@ import cloudpickle
 import h5py
 import numpy as np
 
+from .errors import ResultShapeError, ResultTypeError
 from .outputs import atomic_write
 
 __all__ = ["StorageSpec", "as_row", "write_result", "write_pickle", "pickled_warning", "hdf5_datasets",
@@ -37,14 +38,6 @@ _H5 = TypeVar("_H5", h5py.File, h5py.h5f.FileID)
 
 #: dtype kinds that fit a numeric ``result_shape`` dataset (bool, int, uint, float, complex).
 _NUMERIC_KINDS = "biufc"
-
-
-class ResultShapeError(ValueError):
-    """A result does not fit ``result_shape``."""
-
-
-class ResultTypeError(TypeError):
-    """A result cannot be stored in the numeric ``result_shape`` dataset (e.g. a string)."""
 
 
 @dataclass(frozen=True)
