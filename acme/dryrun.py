@@ -35,8 +35,8 @@ from .arguments import CallPlan, func_name
 from .clusters.local import local_worker_count
 from .log import get_logger
 from .measure import Sample, measure_call, worker_baseline_bytes
-from .payloads import StorageSpec
 from .prompt import ask, stdin_is_tty
+from .storage.payloads import StorageSpec
 from .tasks import SharedCall, shared_call
 
 if TYPE_CHECKING:

@@ -15,8 +15,8 @@ import h5py
 import numpy as np
 
 from .errors import MergeError
-from .outputs import atomic_write
 from .record import FAILED, PICKLED, find_record, inputs_path, read_record
+from .storage.paths import atomic_write
 
 __all__ = ["merge_run", "MergeError"]
 

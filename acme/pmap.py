@@ -30,15 +30,12 @@ from .arguments import CallPlan, describe_plan, func_name, plan_calls, size_mb
 from .availability import WorkerWatch
 from .checkpoint import Checkpointer
 from .cleanup import cleanup_for_run
-from .containers import SingleFileWriter, build_link_container
 from .daemon import ACMECompat
 from .errors import ParallelMapError
 from .execution import execute
 from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
-from .outputs import RunPaths
 from .paramstore import GridAxes, check_grid, check_names, grid_shape, write_params
-from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
 from .preload import preloaded
 from .record import (
     DONE,
@@ -64,6 +61,15 @@ from .resume import (
     prior_outcomes,
     remove_temporaries,
     resume_line,
+)
+from .storage.containers import SingleFileWriter, build_link_container
+from .storage.paths import RunPaths
+from .storage.payloads import (
+    ResultShapeError,
+    ResultTypeError,
+    StorageSpec,
+    pickled_warning,
+    write_pickle,
 )
 from .tasks import WORKER_DIED, CallOutcome, run_call, shared_call
 from .worker_init import InitFilled, plugin_name

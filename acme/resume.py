@@ -22,7 +22,6 @@ import numpy as np
 
 from .arguments import CallPlan, func_name, plan_calls
 from .options import RunOptions
-from .outputs import RunPaths
 from .record import (
     DONE,
     PICKLED,
@@ -35,6 +34,7 @@ from .record import (
     record_path,
     value_hash,
 )
+from .storage.paths import RunPaths
 from .tasks import CallOutcome
 
 __all__ = ["Prior", "check_resume", "prior_outcomes", "remove_temporaries", "options_json",

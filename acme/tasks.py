@@ -26,7 +26,7 @@ import numpy as np
 
 from .arguments import CallPlan, assemble
 from .heap import payload_heap
-from .payloads import StorageSpec, as_row, check_shape, fit_result, write_result
+from .storage.payloads import StorageSpec, as_row, check_shape, fit_result, write_result
 
 #: ``CallOutcome.kind`` of a call that raised (the record's ``failure_kind``).
 EXCEPTION = "exception"

@@ -92,8 +92,8 @@ def components(n: int) -> None:
     import numpy as np
 
     from acme.arguments import plan_calls
-    from acme.containers import SingleFileWriter, build_link_container
     from acme.record import CallTable, RecordWriter, call_hashes, write_inputs
+    from acme.storage.containers import SingleFileWriter, build_link_container
     from acme.tasks import CallOutcome
 
     def f(x: int, y: int = 2) -> int:

@@ -27,8 +27,8 @@ import cloudpickle
 import h5py
 import numpy as np
 
-from .errors import ResultShapeError, ResultTypeError
-from .outputs import atomic_write
+from ..errors import ResultShapeError, ResultTypeError
+from .paths import atomic_write
 
 __all__ = ["StorageSpec", "as_row", "write_result", "write_pickle", "pickled_warning", "hdf5_datasets",
            "to_dataset", "check_shape", "fit_result", "ResultShapeError", "ResultTypeError",
