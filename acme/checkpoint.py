@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .record import DONE, FAILED, PICKLED, CallTable, RecordWriter
+from .storage.paths import StorageMode
 from .tasks import CallOutcome
 
 __all__ = ["Checkpointer", "MIN_INTERVAL", "COST_FACTOR"]
@@ -30,11 +31,11 @@ MIN_INTERVAL = 2.0
 COST_FACTOR = 20.0
 
 
-def call_status(outcome: CallOutcome, storage: str) -> int:
+def call_status(outcome: CallOutcome, storage: StorageMode) -> int:
     """The record's status code of a finished call."""
     if not outcome.ok:
         return FAILED
-    if storage != "pickle" and outcome.path is not None and outcome.path.endswith(".pickle"):
+    if storage != StorageMode.PICKLE and outcome.path is not None and outcome.path.endswith(".pickle"):
         return PICKLED
     return DONE
 
@@ -46,7 +47,7 @@ class Checkpointer:
     under the same lock, with a snapshot of the outcomes, so both see one state.
     """
 
-    def __init__(self, record: RecordWriter, calls: CallTable, storage: str,
+    def __init__(self, record: RecordWriter, calls: CallTable, storage: StorageMode,
                  outcomes: list[CallOutcome | None],
                  publish_container: Callable[[list[CallOutcome | None]], None] | None,
                  finish_container: Callable[[list[CallOutcome | None]], None] | None,

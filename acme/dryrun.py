@@ -36,6 +36,7 @@ from .clusters.local import local_worker_count
 from .log import get_logger
 from .measure import Sample, measure_call, worker_baseline_bytes
 from .prompt import ask, stdin_is_tty
+from .storage.paths import StorageMode
 from .storage.payloads import StorageSpec
 from .tasks import SharedCall, shared_call
 
@@ -62,7 +63,7 @@ class Estimate:
 
     func_name: str
     n_calls: int
-    storage: str
+    storage: StorageMode
     samples: tuple[Sample, ...]
 
     @property
@@ -110,7 +111,7 @@ class Estimate:
     @property
     def disk_bytes(self) -> float:
         """Disk space of all results (0 when they are collected in memory)."""
-        return 0.0 if self.storage == "memory" else self.stored_bytes * self.n_calls
+        return 0.0 if self.storage == StorageMode.MEMORY else self.stored_bytes * self.n_calls
 
     def total_seconds(self, n_workers: int) -> float:
         """Wall time of all calls on ``n_workers`` single-threaded workers (no overhead)."""
@@ -138,7 +139,7 @@ class Estimate:
             f"{workers}; each worker needs {bound or 'about '}{_size(self.peak_bytes)} of "
             "memory")
         if self.complete:
-            if self.storage == "memory":
+            if self.storage == StorageMode.MEMORY:
                 lines.append(f"collecting all results in memory takes about "
                              f"{_size(self.stored_bytes * self.n_calls)} in this process")
             else:
@@ -169,7 +170,7 @@ def _seconds(seconds: float) -> str:
 
 # -- sampling -----------------------------------------------------------------------------
 def _shared(plan: CallPlan, func: Callable[..., Any], result_shape: Any) -> SharedCall:
-    storage = StorageSpec("memory", "", func_name(func), result_shape)
+    storage = StorageSpec(StorageMode.MEMORY, "", func_name(func), result_shape)
     return shared_call(plan, storage, cloudpickle.dumps(func))
 
 
@@ -178,7 +179,8 @@ def pick_calls(n_calls: int, n_samples: int, seed: int | None = None) -> list[in
     return sorted(random.Random(seed).sample(range(n_calls), min(n_samples, n_calls)))
 
 
-def sample_calls(plan: CallPlan, func: Callable[..., Any], *, storage: str = "memory",
+def sample_calls(plan: CallPlan, func: Callable[..., Any], *,
+                 storage: StorageMode | str = StorageMode.MEMORY,
                  result_shape: tuple[float | None, ...] | None = None, n_samples: int = 1,
                  max_seconds: float | None = None, indices: Iterable[int] | None = None,
                  seed: int | None = None) -> Estimate:
@@ -216,7 +218,10 @@ def sample_calls(plan: CallPlan, func: Callable[..., Any], *, storage: str = "me
     chosen = list(indices) if indices is not None else pick_calls(plan.n_calls, n_samples,
                                                                   seed)
     shared = _shared(plan, func, result_shape)
-    write_mode = {"hdf5": "hdf5", "single": "hdf5", "pickle": "pickle"}.get(storage)
+    storage = StorageMode(storage)
+    # A single file's result is measured as an HDF5 payload.
+    write_mode = {StorageMode.HDF5: StorageMode.HDF5, StorageMode.SINGLE: StorageMode.HDF5,
+                  StorageMode.PICKLE: StorageMode.PICKLE}.get(storage)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     samples: list[Sample] = []
     for index in chosen:

@@ -53,7 +53,7 @@ try:
 except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
-from .storage.paths import atomic_write
+from .storage.paths import StorageMode, atomic_write
 from .storage.payloads import StorageSpec, write_result
 from .tasks import SharedCall, run_call
 
@@ -292,7 +292,7 @@ def worker_baseline_bytes(timeout: float = 60.0) -> int:
 
 
 def measure_call(shared: SharedCall, index: int, values: Sequence[Any],
-                 write_mode: str | None, timeout: float | None) -> Sample:
+                 write_mode: StorageMode | None, timeout: float | None) -> Sample:
     """Run call ``index`` in a new Python process and measure it.
 
     Parameters
@@ -326,7 +326,7 @@ def measure_call(shared: SharedCall, index: int, values: Sequence[Any],
         workdir = Path(tmp)
         write = None
         if write_mode is not None:
-            write = StorageSpec(write_mode, tmp, shared.storage.func_name,
+            write = StorageSpec(StorageMode(write_mode), tmp, shared.storage.func_name,
                                 shared.storage.result_shape)
         payload = pickle.dumps((tuple(sys.path), cloudpickle.dumps(
             (shared, index, tuple(values), write))))

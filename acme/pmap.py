@@ -63,7 +63,7 @@ from .resume import (
     resume_line,
 )
 from .storage.containers import SingleFileWriter, build_link_container
-from .storage.paths import RunPaths
+from .storage.paths import RunPaths, StorageMode
 from .storage.payloads import (
     ResultShapeError,
     ResultTypeError,
@@ -236,7 +236,7 @@ class ParallelMap(ACMECompat):
         self.retries = check_int(retries, "retries", minimum=0)
         self.call_timeout = _check_timeout(call_timeout)
         plan = plan_calls(func, args, kwargs, n_inputs)
-        if plan.space is not None and options.storage in ("hdf5", "single"):
+        if plan.space is not None and options.storage.has_container:
             check_names(plan.space)
         grid_axes: GridAxes | None = None
         if check_bool(result_grid, "result_grid"):
@@ -383,7 +383,7 @@ class ParallelMap(ACMECompat):
             created += [p for p in (output_dir, *output_dir.parents) if not p.exists()][-1:]
             try:
                 output_dir.mkdir(parents=True, exist_ok=opts.output_dir is not None)
-                if opts.storage == "hdf5" and not paths.payload_dir.is_dir():
+                if opts.storage == StorageMode.HDF5 and not paths.payload_dir.is_dir():
                     paths.payload_dir.mkdir()
                     created.append(paths.payload_dir)
             except OSError as err:
@@ -458,11 +458,8 @@ class ParallelMap(ACMECompat):
 
     def _storage(self) -> StorageSpec:
         assert self._run is not None
-        paths = self._run.paths
-        payload_dir = "" if paths is None else str(
-            paths.output_dir if self.options.storage == "single" else paths.payload_dir)
-        return StorageSpec(self.options.storage, payload_dir, self.func_name,
-                           self.options.result_shape, self.options.result_dtype)
+        return StorageSpec.for_run(self.options.storage, self._run.paths, self.func_name,
+                                   self.options.result_shape, self.options.result_dtype)
 
     def _compute(self, debug: bool, chunk_size: int | None) -> Any:
         run = self._run
@@ -490,7 +487,7 @@ class ParallelMap(ACMECompat):
                 log.debug("Removed %s, left by the interrupted run", stale)
         todo = [i for i, o in enumerate(outcomes) if o is None]
         writer = None
-        if opts.storage == "single" and run.paths is not None and run.paths.container:
+        if opts.storage == StorageMode.SINGLE and run.paths is not None and run.paths.container:
             writer = SingleFileWriter(run.paths.container, plan.n_calls, opts.result_shape,
                                       opts.result_dtype, grid, extra,
                                       resume=self._prior is not None)
@@ -509,7 +506,7 @@ class ParallelMap(ACMECompat):
             def store() -> None:
                 if outcome.ok and writer is not None:
                     self._write_single(writer, outcome, storage)
-                if opts.storage != "memory":
+                if opts.storage != StorageMode.MEMORY:
                     outcome.value = None
                 outcomes[outcome.index] = outcome
 
@@ -641,7 +638,7 @@ class ParallelMap(ACMECompat):
             start_time = str(self._prior.attrs.get("start_time", ""))
         header = dict(provenance(), func_module=str(getattr(self.func, "__module__", "")),
                       func_name=name, func_hash=fhash, n_calls=plan.n_calls,
-                      storage=opts.storage, options=options_json(opts, n_inputs),
+                      storage=opts.storage.value, options=options_json(opts, n_inputs),
                       container=paths.container.name if paths.container else "",
                       start_time=start_time, end_time="")
         container = paths.container
@@ -649,7 +646,7 @@ class ParallelMap(ACMECompat):
         finish: Callable[[list[CallOutcome | None]], None] | None = None
         if writer is not None:
             publish, finish = writer.checkpoint, writer.close
-        elif opts.storage == "hdf5" and container is not None:
+        elif opts.storage == StorageMode.HDF5 and container is not None:
             payload_dir = paths.payload_dir
 
             def links(snapshot: list[CallOutcome | None]) -> None:
@@ -699,8 +696,7 @@ class ParallelMap(ACMECompat):
         except TypeError as err:
             # HDF5 cannot hold this value (the writer has not touched the container):
             # pickle it for this task only, as <func>_<i>.pickle next to the container.
-            path = StorageSpec("pickle", storage.payload_dir, storage.func_name
-                               ).pickle(outcome.index)
+            path = storage.pickle(outcome.index)
             write_pickle(outcome.value, path)
             outcome.path = path
             outcome.warning = pickled_warning(outcome.index, err, path)
@@ -770,13 +766,13 @@ def _describe(bar: tqdm, name: str) -> Callable[[str | None], None]:
     return show
 
 
-def _where_results(storage: str, paths: RunPaths | None) -> str:
+def _where_results(storage: StorageMode, paths: RunPaths | None) -> str:
     """Where a run's results go, for the log."""
-    if storage == "memory" or paths is None:
+    if storage == StorageMode.MEMORY or paths is None:
         return "in memory, collected by this process"
-    if storage == "pickle":
+    if storage == StorageMode.PICKLE:
         return f"as pickle files in {paths.output_dir}"
-    if storage == "single":
+    if storage == StorageMode.SINGLE:
         return f"in one HDF5 file, {paths.container}"
     return f"as HDF5 payloads in {paths.payload_dir}, linked by {paths.container}"
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .arguments import CallPlan, assemble
 from .heap import payload_heap
+from .storage.paths import StorageMode
 from .storage.payloads import StorageSpec, as_row, check_shape, fit_result, write_result
 
 #: ``CallOutcome.kind`` of a call that raised (the record's ``failure_kind``).
@@ -130,7 +131,7 @@ def _run(func: Callable[..., Any], shared: SharedCall, index: int, args: list[An
         else:  # fails here, on the worker, if it does not fit result_dtype
             fit_result(first, spec.result_shape, spec.result_dtype)
         shape = np.shape(first)
-    if shared.storage.storage in ("memory", "single"):
+    if shared.storage.storage in (StorageMode.MEMORY, StorageMode.SINGLE):
         return CallOutcome(index, None, result, None, None, None, shape, n_values)
     path, warning = write_result(result, index, shared.storage)
     return CallOutcome(index, path, None, None, None, warning, shape, n_values)
@@ -184,7 +185,7 @@ def run_chunk(shared: SharedCall, calls: Sequence[tuple[int, Sequence[Any]]], ke
     outcomes not taken.
     """
     func = load_function(shared.func_blob, shared.sys_path)
-    heap = payload_heap() if shared.storage.storage == "hdf5" else contextlib.nullcontext()
+    heap = payload_heap() if shared.storage.storage == StorageMode.HDF5 else contextlib.nullcontext()
     state = _Chunk(len(calls))
     with _LOCK:
         if key in _CLAIMED:
