@@ -204,7 +204,7 @@ def prior_outcomes(prior: Prior, paths: RunPaths, storage: StorageMode) -> list[
                 with h5py.File(path, "r") as h5f:
                     shape = h5f["result_0"].shape
                     n_values = sum(1 for key in h5f if key.startswith("result_"))
-        outcomes[i] = CallOutcome(i, path, None, None, None, None, shape, n_values,
+        outcomes[i] = CallOutcome(index=i, path=path, shape=shape, n_values=n_values,
                                   duration=float(calls.duration[i]),
                                   host=calls.worker_host[i], job_id=calls.slurm_job_id[i],
                                   attempts=int(calls.attempts[i]))

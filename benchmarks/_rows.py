@@ -73,7 +73,7 @@ def floor_writer_once(workdir: Path, func: Callable[..., Any], n: int, run: int)
     outcomes: list[CallOutcome | None] = []
     for i, x in enumerate(_harness.inputs(n, run)):
         path, _ = write_result(func(x), i, spec)
-        outcomes.append(CallOutcome(i, path, None, None, None, None))
+        outcomes.append(CallOutcome(index=i, path=path))
     build_link_container(out / "f.h5", payload, outcomes, None, "float64")
 
 
