@@ -10,8 +10,8 @@ Each sampled call is measured alone in a process of its own by :mod:`acme.measur
 * ``ParallelMap(..., dryrun=True)`` samples one random call when the run starts, logs
   the report and, on a terminal, asks whether to go on (:func:`run_dryrun`,
   :func:`ask_to_continue`, :func:`is_interactive`); a run that is not continued removes
-  what it created (:func:`remove_created`); :func:`dry_run` samples any number of calls
-  of a ``ParallelMap`` on request;
+  what it created (:func:`acme.storage.store.remove_created`); :func:`dry_run` samples
+  any number of calls of a ``ParallelMap`` on request;
 * ``partition="auto"`` on SLURM asks :func:`estimate_memory` for the memory a worker
   needs, sampling a few calls within a bounded total time.
 """
@@ -21,11 +21,9 @@ from __future__ import annotations
 import logging
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import cloudpickle
@@ -45,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Sample", "Estimate", "sample_calls", "estimate_memory", "worker_memory_gb",
            "dry_run", "run_dryrun",
-           "ask_to_continue", "is_interactive", "planned_workers", "remove_created"]
+           "ask_to_continue", "is_interactive", "planned_workers"]
 
 #: Memory units: decimal, as printed (1 GB = 10**9 bytes), which errs on the large side
 #: when the estimate is turned into a SLURM request (SLURM counts 2**20-byte megabytes).
@@ -400,19 +398,3 @@ def run_dryrun(pmap: ParallelMap, log: logging.Logger, interactive: bool,
     log.info("Not executing %s: dry run declined; removing the output of this run",
              pmap.func_name)
     return False
-
-
-def remove_created(paths: Iterable[Path]) -> None:
-    """Remove files and directories a run created before it was abandoned.
-
-    Paths that are already gone are skipped; directories go with their content.
-    """
-    for path in reversed(list(paths)):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-
