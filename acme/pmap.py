@@ -427,7 +427,7 @@ class ParallelMap(ACMECompat):
         outcomes = self._outcomes_so_far(paths, log)
         todo = [i for i, o in enumerate(outcomes) if o is None]
         func_blob = self._func_blob(debug)
-        store = ResultStore(paths, opts, plan.n_calls, grid, extra,
+        store = ResultStore(paths, opts, self.func_name, plan.n_calls, grid, extra,
                             resume=self._prior is not None)
         book = None
         if paths is not None:

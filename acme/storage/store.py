@@ -49,7 +49,7 @@ def create_output_dirs(paths: RunPaths, exist_ok: bool) -> list[Path]:
             paths.payload_dir.mkdir()
             created.append(paths.payload_dir)
     except OSError as err:
-        remove_created(created)
+        remove_created([p for p in created if p.exists()])  # what the failure left
         raise OSError(f"automatic creation of output folder {output_dir} failed: "
                       f"{err}") from err
     return created
@@ -90,6 +90,8 @@ class ResultStore:
         The run's files (None: results in memory).
     options : RunOptions
         The run's storage mode, ``result_shape`` and ``result_dtype``.
+    func_name : str
+        Name of the run's function (file names, and what workers report).
     n_calls : int
         Calls of the run.
     grid : tuple of int or None
@@ -100,13 +102,13 @@ class ResultStore:
         The run continues an earlier one (a single file continues from its container).
     """
 
-    def __init__(self, paths: RunPaths | None, options: RunOptions, n_calls: int,
+    def __init__(self, paths: RunPaths | None, options: RunOptions, func_name: str,
+                 n_calls: int,
                  grid: tuple[int, ...] | None = None,
                  extra: Callable[[h5py.File], None] | None = None,
                  resume: bool = False) -> None:
         self.paths = paths
         self.mode = options.storage
-        func_name = paths.func_name if paths is not None else ""
         #: What the workers need to write results (sent once per run).
         self.spec = StorageSpec.for_run(self.mode, paths, func_name, options.result_shape,
                                         options.result_dtype)
