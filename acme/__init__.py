@@ -20,7 +20,16 @@ from .clusters import (
     slurm_cluster_setup,
 )
 from .daemon import ACMEdaemon
-from .errors import AmbiguousOperationError, ArgumentError, ParallelMapError
+from .errors import (
+    AmbiguousOperationError,
+    ArgumentError,
+    MergeError,
+    NoWorkerError,
+    ParallelMapError,
+    ResultShapeError,
+    ResultTypeError,
+    SLURMCommandError,
+)
 from .executor import Executor
 from .params import Param, as_columns, missing
 from .pmap import ParallelMap, resume_run
@@ -36,6 +45,11 @@ __all__ = [
     "missing",
     "as_columns",
     "AmbiguousOperationError",
+    "ResultShapeError",
+    "ResultTypeError",
+    "NoWorkerError",
+    "MergeError",
+    "SLURMCommandError",
     "run_status",
     "RunStatus",
     "resume_run",

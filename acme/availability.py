@@ -31,6 +31,8 @@ from typing import Any
 
 import distributed
 
+from .errors import NoWorkerError
+
 __all__ = ["NoWorkerError", "WorkerCount", "WorkerWatch", "worker_count", "replicate_to_running",
            "CHECK_INTERVAL"]
 
@@ -42,10 +44,6 @@ _BUSY_CHECK_INTERVAL = 10.0
 
 #: Seconds a query of the scheduler may take before it counts as "no answer".
 _QUERY_TIMEOUT = 10.0
-
-
-class NoWorkerError(TimeoutError):
-    """No dask worker ran for longer than the run allowed; the call did not run."""
 
 
 @dataclass(frozen=True)

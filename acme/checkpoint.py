@@ -17,12 +17,36 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from .record import DONE, FAILED, PICKLED, CallTable, RecordWriter
+import cloudpickle
+import numpy as np
+
+from .arguments import CallPlan
+from .options import RunOptions
+from .record import (
+    DONE,
+    FAILED,
+    NOT_RUN,
+    PICKLED,
+    CallTable,
+    RecordWriter,
+    call_hashes,
+    func_hash,
+    inputs_path,
+    provenance,
+    value_hash,
+    write_inputs,
+)
+from .resume import Prior, options_json
+from .storage.paths import RunPaths, StorageMode
 from .tasks import CallOutcome
 
-__all__ = ["Checkpointer", "MIN_INTERVAL", "COST_FACTOR"]
+__all__ = ["Checkpointer", "open_record", "final_checkpoint", "MIN_INTERVAL", "COST_FACTOR"]
+
+#: Publishes the container for a snapshot of the outcomes.
+Publisher = Callable[[list[CallOutcome | None]], None]
 
 #: Seconds between two checkpoints at least (while calls finish).
 MIN_INTERVAL = 2.0
@@ -30,11 +54,11 @@ MIN_INTERVAL = 2.0
 COST_FACTOR = 20.0
 
 
-def call_status(outcome: CallOutcome, storage: str) -> int:
+def call_status(outcome: CallOutcome, storage: StorageMode) -> int:
     """The record's status code of a finished call."""
     if not outcome.ok:
         return FAILED
-    if storage != "pickle" and outcome.path is not None and outcome.path.endswith(".pickle"):
+    if storage != StorageMode.PICKLE and outcome.path is not None and outcome.path.endswith(".pickle"):
         return PICKLED
     return DONE
 
@@ -46,10 +70,9 @@ class Checkpointer:
     under the same lock, with a snapshot of the outcomes, so both see one state.
     """
 
-    def __init__(self, record: RecordWriter, calls: CallTable, storage: str,
+    def __init__(self, record: RecordWriter, calls: CallTable, storage: StorageMode,
                  outcomes: list[CallOutcome | None],
-                 publish_container: Callable[[list[CallOutcome | None]], None] | None,
-                 finish_container: Callable[[list[CallOutcome | None]], None] | None,
+                 publish_container: Publisher | None, finish_container: Publisher | None,
                  log: logging.Logger) -> None:
         self.record = record
         self.calls = calls
@@ -120,3 +143,68 @@ class Checkpointer:
             # A running checkpoint finishes first (bounded: one checkpoint's time).
             self._thread.join()
         self.checkpoint(state, end=True)
+
+
+def open_record(paths: RunPaths, func: Callable[..., Any], func_blob: bytes,
+                given: tuple[tuple[Any, ...], dict[str, Any], int | str], plan: CallPlan,
+                options: RunOptions, prior: Prior | None,
+                outcomes: list[CallOutcome | None], publish: Publisher | None,
+                finish: Publisher | None, log: logging.Logger) -> Checkpointer:
+    """Write the inputs file (a new run) and the first record; return the started
+    :class:`Checkpointer` that keeps both (and the container) current from now on.
+
+    ``given`` is what the user passed (``args``, ``kwargs``, ``n_inputs``), stored so
+    that :func:`acme.resume_run` can run it again; ``prior`` the record of the run being
+    resumed (its calls not done become "not run", their attempts kept).
+    """
+    name = paths.func_name
+    args, kwargs, n_inputs = given
+    fhash = func_hash(func, func_blob)
+    if prior is None:
+        hashes = call_hashes(plan.split_values, plan.n_calls, plan.call_values)
+        try:
+            args_blob = cloudpickle.dumps((args, kwargs, n_inputs))
+        except Exception as err:  # only debug mode gets here with such arguments
+            args_blob = b""
+            log.warning("The arguments cannot be pickled (%s): resume this run with "
+                        "resume=True, acme.resume_run() cannot", err)
+        write_inputs(inputs_path(paths.output_dir, name), func_blob, args_blob, hashes,
+                     value_hash((plan.args, plan.kwargs)))
+        calls = CallTable.empty(plan.n_calls)
+        start_time = datetime.now().isoformat(timespec="seconds")
+    else:
+        calls = prior.calls
+        for i in np.flatnonzero(np.isin(calls.status, (DONE, PICKLED), invert=True)):
+            # to run again: "not run" until it has, its attempts kept
+            calls.set(int(i), NOT_RUN, int(calls.attempts[i]), np.nan, "", "")
+        start_time = str(prior.attrs.get("start_time", ""))
+    header = dict(provenance(), func_module=str(getattr(func, "__module__", "")),
+                  func_name=name, func_hash=fhash, n_calls=plan.n_calls,
+                  storage=options.storage.value, options=options_json(options, n_inputs),
+                  container=paths.container.name if paths.container else "",
+                  start_time=start_time, end_time="")
+    book = Checkpointer(RecordWriter(paths.output_dir, name, header), calls,
+                        options.storage, outcomes, publish, finish, log)
+    book.start()
+    return book
+
+
+def final_checkpoint(book: Checkpointer, state: str, outcomes: list[CallOutcome | None],
+                     log: logging.Logger) -> str | None:
+    """The last checkpoint; on an interruption, say how far the run got. Returns why
+    the container or record could not be written (e.g. a full disk), or None."""
+    error = None
+    try:
+        book.stop(state)
+    except Exception as err:
+        if state != "interrupted" and not isinstance(err, OSError):
+            raise
+        # The payloads are on disk: the error is reported with them (an error that
+        # interrupted the run is the one to report).
+        error = f"{type(err).__name__}: {err}"
+        log.error("The final checkpoint failed: %s", error)
+    if state == "interrupted":
+        done = sum(1 for o in outcomes if o is not None and o.ok)
+        log.warning("The run was interrupted with %d of %d calls done; their results "
+                    "are stored (run record: %s)", done, len(outcomes), book.record.path)
+    return error

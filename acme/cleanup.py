@@ -27,8 +27,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from .outputs import AUTO_DIR_PATTERN
 from .prompt import ask
+from .storage.paths import AUTO_DIR_PATTERN
 
 __all__ = ["AutoDir", "find_auto_dirs", "select_old", "clean_old_dirs", "cleanup_for_run",
            "DIR_COUNT_WARNING"]

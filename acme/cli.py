@@ -25,7 +25,6 @@ from .clusters.cleanup import cluster_cleanup
 from .clusters.local import local_cluster_setup, local_worker_count
 from .errors import ParallelMapError
 from .merge import MergeError, merge_run
-from .outputs import AUTO_DIR_PATTERN
 from .pmap import resume_run
 from .record import (
     STATUS_NAMES,
@@ -37,6 +36,7 @@ from .record import (
     run_status,
 )
 from .resume import param_names, short
+from .storage.paths import AUTO_DIR_PATTERN
 
 __all__ = ["main"]
 

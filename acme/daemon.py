@@ -31,7 +31,7 @@ from . import clients
 from .arguments import CallPlan
 from .log import get_logger
 from .options import RunOptions
-from .outputs import auto_dir_name
+from .storage.paths import auto_dir_name
 
 if TYPE_CHECKING:
     from .pmap import _Run

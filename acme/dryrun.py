@@ -10,8 +10,8 @@ Each sampled call is measured alone in a process of its own by :mod:`acme.measur
 * ``ParallelMap(..., dryrun=True)`` samples one random call when the run starts, logs
   the report and, on a terminal, asks whether to go on (:func:`run_dryrun`,
   :func:`ask_to_continue`, :func:`is_interactive`); a run that is not continued removes
-  what it created (:func:`remove_created`); :func:`dry_run` samples any number of calls
-  of a ``ParallelMap`` on request;
+  what it created (:func:`acme.storage.store.remove_created`); :func:`dry_run` samples
+  any number of calls of a ``ParallelMap`` on request;
 * ``partition="auto"`` on SLURM asks :func:`estimate_memory` for the memory a worker
   needs, sampling a few calls within a bounded total time.
 """
@@ -21,11 +21,9 @@ from __future__ import annotations
 import logging
 import math
 import random
-import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import cloudpickle
@@ -35,8 +33,9 @@ from .arguments import CallPlan, func_name
 from .clusters.local import local_worker_count
 from .log import get_logger
 from .measure import Sample, measure_call, worker_baseline_bytes
-from .payloads import StorageSpec
 from .prompt import ask, stdin_is_tty
+from .storage.paths import StorageMode
+from .storage.payloads import StorageSpec
 from .tasks import SharedCall, shared_call
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Sample", "Estimate", "sample_calls", "estimate_memory", "worker_memory_gb",
            "dry_run", "run_dryrun",
-           "ask_to_continue", "is_interactive", "planned_workers", "remove_created"]
+           "ask_to_continue", "is_interactive", "planned_workers"]
 
 #: Memory units: decimal, as printed (1 GB = 10**9 bytes), which errs on the large side
 #: when the estimate is turned into a SLURM request (SLURM counts 2**20-byte megabytes).
@@ -62,7 +61,7 @@ class Estimate:
 
     func_name: str
     n_calls: int
-    storage: str
+    storage: StorageMode
     samples: tuple[Sample, ...]
 
     @property
@@ -110,7 +109,7 @@ class Estimate:
     @property
     def disk_bytes(self) -> float:
         """Disk space of all results (0 when they are collected in memory)."""
-        return 0.0 if self.storage == "memory" else self.stored_bytes * self.n_calls
+        return 0.0 if self.storage == StorageMode.MEMORY else self.stored_bytes * self.n_calls
 
     def total_seconds(self, n_workers: int) -> float:
         """Wall time of all calls on ``n_workers`` single-threaded workers (no overhead)."""
@@ -138,7 +137,7 @@ class Estimate:
             f"{workers}; each worker needs {bound or 'about '}{_size(self.peak_bytes)} of "
             "memory")
         if self.complete:
-            if self.storage == "memory":
+            if self.storage == StorageMode.MEMORY:
                 lines.append(f"collecting all results in memory takes about "
                              f"{_size(self.stored_bytes * self.n_calls)} in this process")
             else:
@@ -169,7 +168,7 @@ def _seconds(seconds: float) -> str:
 
 # -- sampling -----------------------------------------------------------------------------
 def _shared(plan: CallPlan, func: Callable[..., Any], result_shape: Any) -> SharedCall:
-    storage = StorageSpec("memory", "", func_name(func), result_shape)
+    storage = StorageSpec(StorageMode.MEMORY, "", func_name(func), result_shape)
     return shared_call(plan, storage, cloudpickle.dumps(func))
 
 
@@ -178,7 +177,8 @@ def pick_calls(n_calls: int, n_samples: int, seed: int | None = None) -> list[in
     return sorted(random.Random(seed).sample(range(n_calls), min(n_samples, n_calls)))
 
 
-def sample_calls(plan: CallPlan, func: Callable[..., Any], *, storage: str = "memory",
+def sample_calls(plan: CallPlan, func: Callable[..., Any], *,
+                 storage: StorageMode | str = StorageMode.MEMORY,
                  result_shape: tuple[float | None, ...] | None = None, n_samples: int = 1,
                  max_seconds: float | None = None, indices: Iterable[int] | None = None,
                  seed: int | None = None) -> Estimate:
@@ -216,7 +216,10 @@ def sample_calls(plan: CallPlan, func: Callable[..., Any], *, storage: str = "me
     chosen = list(indices) if indices is not None else pick_calls(plan.n_calls, n_samples,
                                                                   seed)
     shared = _shared(plan, func, result_shape)
-    write_mode = {"hdf5": "hdf5", "single": "hdf5", "pickle": "pickle"}.get(storage)
+    storage = StorageMode(storage)
+    # A single file's result is measured as an HDF5 payload.
+    write_mode = {StorageMode.HDF5: StorageMode.HDF5, StorageMode.SINGLE: StorageMode.HDF5,
+                  StorageMode.PICKLE: StorageMode.PICKLE}.get(storage)
     deadline = None if max_seconds is None else time.monotonic() + max_seconds
     samples: list[Sample] = []
     for index in chosen:
@@ -395,19 +398,3 @@ def run_dryrun(pmap: ParallelMap, log: logging.Logger, interactive: bool,
     log.info("Not executing %s: dry run declined; removing the output of this run",
              pmap.func_name)
     return False
-
-
-def remove_created(paths: Iterable[Path]) -> None:
-    """Remove files and directories a run created before it was abandoned.
-
-    Paths that are already gone are skipped; directories go with their content.
-    """
-    for path in reversed(list(paths)):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                pass
-

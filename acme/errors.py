@@ -6,9 +6,11 @@ They subclass the builtins that ACME users already catch, so existing
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ParallelMapError", "AmbiguousOperationError", "ArgumentError"]
+__all__ = ["ParallelMapError", "AmbiguousOperationError", "ArgumentError", "ResultShapeError",
+           "ResultTypeError", "NoWorkerError", "MergeError", "SLURMCommandError"]
 
 #: How many failed task ids the error message lists before summarising the rest.
 _SHOWN_IDS = 10
@@ -93,3 +95,46 @@ class AmbiguousOperationError(ValueError):
     Raised, for instance, when a subtrahend has a key its minuend lacks, or when both
     factors of a product assign the same key.
     """
+
+
+class ResultShapeError(ValueError):
+    """A result does not fit ``result_shape``."""
+
+
+class ResultTypeError(TypeError):
+    """A result cannot be stored in the numeric ``result_shape`` dataset (e.g. a string)."""
+
+
+class NoWorkerError(TimeoutError):
+    """No dask worker ran for longer than the run allowed; the call did not run."""
+
+
+class MergeError(ValueError):
+    """A run cannot be merged as asked (e.g. it holds pickled results)."""
+
+
+class SLURMCommandError(OSError):
+    """A SLURM command could not be run or exited with a non-zero code.
+
+    Subclasses :class:`OSError` (``IOError``), which ACME raised for SLURM access problems.
+
+    Attributes
+    ----------
+    cmd : list of str
+        The command that was run.
+    returncode : int or None
+        Its exit code (``None`` if it could not be started or timed out).
+    stdout, stderr : str
+        What it printed.
+    """
+
+    def __init__(self, cmd: Sequence[str], returncode: int | None, stdout: str,
+                 stderr: str, reason: str = "") -> None:
+        self.cmd = list(cmd)
+        self.returncode = returncode
+        self.stdout = stdout
+        self.stderr = stderr
+        what = reason or f"exited with code {returncode}"
+        super().__init__(
+            f"SLURM command `{' '.join(self.cmd)}` {what}\n"
+            f"stdout: {stdout.strip() or '<empty>'}\nstderr: {stderr.strip() or '<empty>'}")

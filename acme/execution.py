@@ -112,7 +112,7 @@ def _failed_chunk(chunk: Sequence[int], future: distributed.Future,
         tb = f"{type(exc).__name__}: {exc}\n"
     summary = f"{type(exc).__name__}: {exc}"
     kind = WORKER_DIED if isinstance(exc, KilledWorker) else EXCEPTION
-    return [CallOutcome(i, None, None, tb, summary, None, kind=kind) for i in chunk]
+    return [CallOutcome(index=i, error=tb, summary=summary, kind=kind) for i in chunk]
 
 
 def _read(future: distributed.Future, watch: WorkerWatch
@@ -300,7 +300,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         log.error("Call %d ran longer than `call_timeout`=%g s: it fails, and worker %s is "
                   "restarted", index, timeout, address)
         ran[index] += 1
-        outcome = CallOutcome(index, None, None, tb, f"{type(err).__name__}: {err}", None,
+        outcome = CallOutcome(index=index, error=tb, summary=f"{type(err).__name__}: {err}",
                               duration=seconds, kind=EXCEPTION, attempts=ran[index])
         on_outcome(outcome)
         try:
@@ -419,8 +419,8 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             elif queue:  # given up: the calls never sent fail as well
                 summary = f"{type(watch.error).__name__}: {watch.error}"
                 while queue:
-                    settle(CallOutcome(queue.popleft(), None, None, f"{summary}\n", summary,
-                                       None, kind=EXCEPTION), final=True)
+                    settle(CallOutcome(index=queue.popleft(), error=f"{summary}\n",
+                                       summary=summary, kind=EXCEPTION), final=True)
             if rerun and rerunning is None:
                 i = rerun.popleft()
                 rerunning = submit([i], f"{prefix}call{i}-r{ran[i]}")

@@ -53,8 +53,8 @@ try:
 except ImportError:  # Windows
     resource = None  # type: ignore[assignment]
 
-from .outputs import atomic_write
-from .payloads import StorageSpec, write_result
+from .storage.paths import StorageMode, atomic_write
+from .storage.payloads import StorageSpec, write_result
 from .tasks import SharedCall, run_call
 
 __all__ = ["Sample", "measure_call", "worker_baseline_bytes"]
@@ -63,7 +63,7 @@ _CHILD_CODE = "import sys; from acme.measure import _child_main; sys.exit(_child
 _SAMPLE_FILE = "sample.pickle"
 # What a dask worker process imports before it runs a call (distributed, the task runner,
 # the payload writers with h5py and numpy); prints its resident memory in bytes.
-_BASELINE_CODE = ("import distributed, acme.tasks, acme.payloads; "
+_BASELINE_CODE = ("import distributed, acme.tasks, acme.storage.payloads; "
                   "from acme.measure import _current_rss; print(_current_rss())")
 #: Used when the baseline cannot be measured: a dask worker process at rest, as measured
 #: on Linux with Python 3.11 and distributed 2026.8 (80-92 MiB; imports alone 72 MiB).
@@ -292,7 +292,7 @@ def worker_baseline_bytes(timeout: float = 60.0) -> int:
 
 
 def measure_call(shared: SharedCall, index: int, values: Sequence[Any],
-                 write_mode: str | None, timeout: float | None) -> Sample:
+                 write_mode: StorageMode | None, timeout: float | None) -> Sample:
     """Run call ``index`` in a new Python process and measure it.
 
     Parameters
@@ -326,7 +326,7 @@ def measure_call(shared: SharedCall, index: int, values: Sequence[Any],
         workdir = Path(tmp)
         write = None
         if write_mode is not None:
-            write = StorageSpec(write_mode, tmp, shared.storage.func_name,
+            write = StorageSpec(StorageMode(write_mode), tmp, shared.storage.func_name,
                                 shared.storage.result_shape)
         payload = pickle.dumps((tuple(sys.path), cloudpickle.dumps(
             (shared, index, tuple(values), write))))

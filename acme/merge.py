@@ -14,17 +14,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .outputs import atomic_write
+from .errors import MergeError
 from .record import FAILED, PICKLED, find_record, inputs_path, read_record
+from .storage.paths import RunPaths, StorageMode, atomic_write
 
 __all__ = ["merge_run", "MergeError"]
 
 #: Rows of a virtual dataset copied at a time (bounds the memory of a merge).
 _ROWS = 4096
-
-
-class MergeError(ValueError):
-    """A run cannot be merged as asked (e.g. it holds pickled results)."""
 
 
 def _copy_values(src: h5py.Group, dst: h5py.Group) -> None:
@@ -83,10 +80,10 @@ def merge_run(output_dir: str | os.PathLike[str], target: str | os.PathLike[str]
     attrs, calls = read_record(record)
     if target.exists():
         raise FileExistsError(f"{target} exists; choose a new file name (never overwritten)")
-    storage = str(attrs["storage"])
-    name = str(attrs["func_name"])
+    storage = StorageMode(str(attrs["storage"]))
+    paths = RunPaths(folder, str(attrs["func_name"]), storage)
     pickled = [i for i, s in enumerate(calls.status)
-               if s == PICKLED or (storage == "pickle" and s != FAILED and s != 0)]
+               if s == PICKLED or (storage == StorageMode.PICKLE and s != FAILED and s != 0)]
     if pickled and not pickles:
         raise MergeError(f"the run in {folder} holds {len(pickled)} pickled results "
                          f"(e.g. task {pickled[0]}), which HDF5 stores only as opaque "
@@ -100,8 +97,7 @@ def merge_run(output_dir: str | os.PathLike[str], target: str | os.PathLike[str]
                     for key, value in src.attrs.items():
                         out.attrs[key] = value
             for i in pickled:
-                path = (folder / f"{name}_{i}.pickle" if storage != "hdf5"
-                        else folder / f"{name}_payload" / f"{name}_{i}.pickle")
+                path = paths.pickle(i)
                 group = out.require_group(f"comp_{i}")
                 group.create_dataset("pickle", data=np.void(path.read_bytes()))
             run = out.create_group("acme_run")
@@ -112,7 +108,7 @@ def merge_run(output_dir: str | os.PathLike[str], target: str | os.PathLike[str]
                     if isinstance(src.get(member, getlink=True), h5py.ExternalLink):
                         continue
                     src.copy(src[member], run, member)
-            with h5py.File(inputs_path(folder, name), "r") as src:
+            with h5py.File(inputs_path(folder, paths.func_name), "r") as src:
                 inputs = run.create_group("inputs")
                 for member in src:
                     src.copy(src[member], inputs, member)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ArgumentError
+from .storage.paths import StorageMode
 from .validators import check_bool, check_int, parse_mem_mb
 
 __all__ = ["RunOptions", "validate_options", "check_bool", "check_int", "parse_mem_mb",
@@ -48,13 +49,13 @@ class RunOptions:
     init_function: Callable[[], dict[str, Any]] | None = None
 
     @property
-    def storage(self) -> str:
-        """One of ``"memory"``, ``"pickle"``, ``"single"``, ``"hdf5"``."""
+    def storage(self) -> StorageMode:
+        """Where the results go, as the keywords say."""
         if not self.write_worker_results:
-            return "memory"
+            return StorageMode.MEMORY
         if self.write_pickle:
-            return "pickle"
-        return "single" if self.single_file else "hdf5"
+            return StorageMode.PICKLE
+        return StorageMode.SINGLE if self.single_file else StorageMode.HDF5
 
     @property
     def stacking_dim(self) -> int | None:

@@ -1,76 +1,45 @@
 """``ParallelMap``: the user-facing context manager.
 
 Lifecycle: the constructor only validates (no I/O); entering the context creates the
-output directory and the run's log; :meth:`ParallelMap.compute` obtains a client, runs
-every call and writes the container; leaving the context gives the client back.
+output directory and the run's log; :meth:`ParallelMap.compute` runs the pipeline of
+:mod:`acme.pipeline` (store and record, a backend runs the calls, the container is
+finished, the results are returned); leaving the context gives the client back.
 """
 
 from __future__ import annotations
 
-import bdb
 import functools
 import json
 import logging
 import os
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import cloudpickle
-import h5py
 import numpy as np
-from tqdm.auto import tqdm
 
 from . import clients, dryrun
 from ._version import __version__
 from .arguments import CallPlan, describe_plan, func_name, plan_calls, size_mb
-from .availability import WorkerWatch
-from .checkpoint import Checkpointer
+from .backends import Backend, DaskBackend, SequentialBackend
+from .checkpoint import open_record
 from .cleanup import cleanup_for_run
-from .containers import SingleFileWriter, build_link_container
 from .daemon import ACMECompat
-from .errors import ParallelMapError
-from .execution import execute
 from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
-from .outputs import RunPaths
 from .paramstore import GridAxes, check_grid, check_names, grid_shape, write_params
-from .payloads import ResultShapeError, ResultTypeError, StorageSpec, pickled_warning, write_pickle
-from .preload import preloaded
-from .record import (
-    DONE,
-    NOT_RUN,
-    PICKLED,
-    CallTable,
-    RecordWriter,
-    call_hashes,
-    find_record,
-    func_hash,
-    inputs_path,
-    load_inputs,
-    provenance,
-    read_record,
-    record_path,
-    value_hash,
-    write_inputs,
-)
-from .results import assemble_results
-from .resume import (
-    check_resume,
-    options_json,
-    prior_outcomes,
-    remove_temporaries,
-    resume_line,
-)
-from .tasks import WORKER_DIED, CallOutcome, run_call, shared_call
+from .pipeline import conclude, run_calls
+from .record import find_record, load_inputs, read_record, record_path
+from .resume import check_resume, prior_outcomes, remove_temporaries, resume_line
+from .storage.paths import RunPaths
+from .storage.store import ResultStore, create_output_dirs, describe_storage, remove_created
+from .tasks import CallOutcome, SharedCall, shared_call
 from .worker_init import InitFilled, plugin_name
 
 __all__ = ["ParallelMap", "resume_run"]
-
-_TQDM_FORMAT = "{desc}: {percentage:3.0f}% |{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]"
 
 
 class _Run:
@@ -230,7 +199,7 @@ class ParallelMap(ACMECompat):
         self.retries = check_int(retries, "retries", minimum=0)
         self.call_timeout = _check_timeout(call_timeout)
         plan = plan_calls(func, args, kwargs, n_inputs)
-        if plan.space is not None and options.storage in ("hdf5", "single"):
+        if plan.space is not None and options.storage.has_container:
             check_names(plan.space)
         grid_axes: GridAxes | None = None
         if check_bool(result_grid, "result_grid"):
@@ -372,18 +341,8 @@ class ParallelMap(ACMECompat):
         paths = None
         created: list[Path] = []  # removed again if the run ends before it starts
         if opts.write_worker_results:
-            output_dir = self._output_dir_for_run(now)
-            paths = self._paths(output_dir)
-            created += [p for p in (output_dir, *output_dir.parents) if not p.exists()][-1:]
-            try:
-                output_dir.mkdir(parents=True, exist_ok=opts.output_dir is not None)
-                if opts.storage == "hdf5" and not paths.payload_dir.is_dir():
-                    paths.payload_dir.mkdir()
-                    created.append(paths.payload_dir)
-            except OSError as err:
-                dryrun.remove_created(created)
-                raise OSError(f"automatic creation of output folder {output_dir} failed: "
-                              f"{err}") from err
+            paths = self._paths(self._output_dir_for_run(now))
+            created += create_output_dirs(paths, exist_ok=opts.output_dir is not None)
         logfile: Path | None
         if isinstance(opts.logfile, Path):
             logfile = opts.logfile
@@ -425,7 +384,7 @@ class ParallelMap(ACMECompat):
         run, self._run, self.results_container = self._run, None, None
         if run is not None:
             run.runlog.close()
-            dryrun.remove_created(run.created)
+            remove_created(run.created)
 
     def _close(self, failed: bool) -> None:
         run, self._run = self._run, None
@@ -450,15 +409,8 @@ class ParallelMap(ACMECompat):
                                        resume_line(run.paths.output_dir))
             run.runlog.close()  # never raises (a log file on a full disk)
 
-    def _storage(self) -> StorageSpec:
-        assert self._run is not None
-        paths = self._run.paths
-        payload_dir = "" if paths is None else str(
-            paths.output_dir if self.options.storage == "single" else paths.payload_dir)
-        return StorageSpec(self.options.storage, payload_dir, self.func_name,
-                           self.options.result_shape, self.options.result_dtype)
-
     def _compute(self, debug: bool, chunk_size: int | None) -> Any:
+        """The run pipeline (see :mod:`acme.pipeline`): store, record, backend, finish."""
         run = self._run
         assert run is not None
         log = run.runlog.logger
@@ -466,135 +418,84 @@ class ParallelMap(ACMECompat):
             log.info("Nothing computed: the run was declined after its dry run")
             return None
         started = time.perf_counter()
-        opts, plan = self.options, self.plan
+        opts, plan, paths = self.options, self.plan, run.paths
         log.debug("%s", describe_plan(plan))
-        storage = self._storage()
-        where = _where_results(opts.storage, run.paths)
         grid = grid_shape(self._grid_axes)
         extra = None if plan.space is None else functools.partial(
             write_params, space=plan.space, stacking_dim=opts.stacking_dim,
             axes=self._grid_axes)
-        func_blob = self._func_blob(debug)
-        # Debug mode calls self.func directly: no need to send the function anywhere.
-        shared = shared_call(plan, storage, b"" if debug else func_blob)
-        outcomes: list[CallOutcome | None] = [None] * plan.n_calls
-        if self._prior is not None and run.paths is not None:
-            outcomes = prior_outcomes(self._prior, run.paths, opts.storage)
-            for stale in remove_temporaries(run.paths):
-                log.debug("Removed %s, left by the interrupted run", stale)
+        outcomes = self._outcomes_so_far(paths, log)
         todo = [i for i, o in enumerate(outcomes) if o is None]
-        writer = None
-        if opts.storage == "single" and run.paths is not None and run.paths.container:
-            writer = SingleFileWriter(run.paths.container, plan.n_calls, opts.result_shape,
-                                      opts.result_dtype, grid, extra,
-                                      resume=self._prior is not None)
-        try:
-            book = self._checkpointer(run, func_blob, outcomes, writer, grid, extra, log)
-        except BaseException:  # e.g. a full disk: nothing ran yet
-            if writer is not None:
-                writer.discard()
-            raise
-        n_failed = 0
-        bar = None
-
-        def collect(outcome: CallOutcome) -> None:
-            nonlocal n_failed
-
-            def store() -> None:
-                if outcome.ok and writer is not None:
-                    self._write_single(writer, outcome, storage)
-                if opts.storage != "memory":
-                    outcome.value = None
-                outcomes[outcome.index] = outcome
-
-            if book is not None:
-                book.add(outcome, store)
-            else:
-                store()
-            if outcome.warning:
-                log.warning(outcome.warning)
-            if not outcome.ok:
-                n_failed += 1
-                _log_failure(log, outcome.index, outcome.summary, outcome.error)
-            if bar is not None:
-                bar.update(1)
-
-        state = "interrupted"
-        container_error = None
-        try:
-            if self._prior is not None:
-                log.info("Resuming the run in %s: %d of %d calls are done, running the "
-                         "other %d", run.paths.output_dir if run.paths else "",
-                         plan.n_calls - len(todo), plan.n_calls, len(todo))
-            if debug:
-                log.warning("Running in debug mode: %d calls of `%s` one after the other "
-                            "in this process", len(todo), self.func_name)
-                log.info("Results are stored %s", where)
-                for i in todo:
-                    try:
-                        outcome = run_call(self.func, shared, i, plan.call_values(i),
-                                           catch=False)
-                    except Exception as err:  # propagates unchanged, for the debugger
-                        if not isinstance(err, bdb.BdbQuit):
-                            _log_failure(log, i, f"{type(err).__name__}: {err}",
-                                         traceback.format_exc())
-                        raise
-                    collect(outcome)
-            elif todo:
-                if run.client is None:
-                    log_dir = run.paths.output_dir if run.paths else None
-                    run.client = self._client_for_run(
-                        self._take_pending_client()
-                        or clients.acquire(opts, plan, log_dir, log))
-                    if isinstance(self.func, InitFilled):
-                        self.func.register(run.client.client)
-                client = run.client.client
-                log.debug("%s", clients.describe_client(run.client))
-                slots = max(sum(client.nthreads().values()), run.client.expected_workers)
-                log.info("Preparing %d parallel calls of `%s` using %d workers",
-                         len(todo), self.func_name, len(client.nthreads()))
-                log.info("Results are stored %s", where)
-                bar = self._progress(plan.n_calls - len(todo))
-                watch = WorkerWatch(client, opts.setup_timeout, log,
-                                    replace_jobs=run.client.owned,
-                                    on_state=_describe(bar, self.func_name))
-                attempts = None if self._prior is None else \
-                    [int(a) for a in self._prior.calls.attempts]
-                with preloaded(client, shared, self.func_name):
-                    execute(client, plan, shared, slots, chunk_size, collect, watch,
-                            calls=todo, retries=self.retries, attempts=attempts,
-                            timeout=self.call_timeout, on_state=_describe(bar, self.func_name),
-                            costs=self.call_cost)
-            state = "failed" if n_failed else "finished"
-        finally:
-            if bar is not None:
-                bar.close()
-            if book is not None:
-                container_error = self._final_checkpoint(book, state, outcomes, log)
-            elif writer is not None:
-                writer.close(outcomes, quiet=state == "interrupted")
-        if container_error is not None and run.paths is not None and run.paths.container:
+        func_blob = self._func_blob(debug)
+        store = ResultStore(paths, opts, self.func_name, plan.n_calls, grid, extra,
+                            resume=self._prior is not None)
+        book = None
+        if paths is not None:
+            try:
+                book = open_record(paths, self.func, func_blob, self._given, plan, opts,
+                                   self._prior, outcomes, store.publish, store.finish, log)
+            except BaseException:  # e.g. a full disk: nothing ran yet
+                store.discard()
+                raise
+            run.recorded = True
+        # Debug mode calls self.func directly: no need to send the function anywhere.
+        shared = shared_call(plan, store.spec, b"" if debug else func_blob)
+        where = describe_storage(opts.storage, paths)
+        if self._prior is not None:
+            log.info("Resuming the run in %s: %d of %d calls are done, running the other "
+                     "%d", paths.output_dir if paths else "", plan.n_calls - len(todo),
+                     plan.n_calls, len(todo))
+        log.info("Results are stored %s", where)
+        end = run_calls(self._backend(debug, shared, chunk_size, plan.n_calls - len(todo)),
+                        todo, store, book, outcomes, log)
+        if end.container_error is not None and paths is not None and paths.container:
             log.error("The results container %s could not be written: %s",
-                      run.paths.container, container_error)
-            if not run.paths.container.exists():
+                      paths.container, end.container_error)
+            if not paths.container.exists():
                 self.results_container = None
-        results = assemble_results(outcomes, opts, self.results_container, grid)
-        elapsed = time.perf_counter() - started
-        if n_failed or container_error:
-            failed = {o.index: o.error or "" for o in outcomes if o is not None and not o.ok}
-            first = next((o for o in outcomes if o is not None and not o.ok), None)
-            died = [o.index for o in outcomes if o is not None and o.kind == WORKER_DIED]
-            if n_failed:
-                log.error("%d of %d calls failed after %.2f s; the results of the other "
-                          "calls are stored %s", n_failed, plan.n_calls, elapsed, where)
-            raise ParallelMapError(failed, plan.n_calls, results,
-                                   first.summary or "" if first else "",
-                                   container_error=container_error, worker_died=died)
-        log.info("SUCCESS! Finished %d calls in %.2f s", plan.n_calls, elapsed)
-        if run.paths is not None:
+        results = conclude(end, outcomes, opts, self.results_container, grid, where,
+                           started, log)
+        if paths is not None:
             log.info("Results have been saved to %s",
-                     self.results_container or run.paths.output_dir)
+                     self.results_container or paths.output_dir)
         return results
+
+    def _outcomes_so_far(self, paths: RunPaths | None, log: logging.Logger
+                         ) -> list[CallOutcome | None]:
+        """The outcomes of the calls a resumed run has done (None: still to run)."""
+        if self._prior is None or paths is None:
+            return [None] * self.plan.n_calls
+        for stale in remove_temporaries(paths):
+            log.debug("Removed %s, left by the interrupted run", stale)
+        return prior_outcomes(self._prior, paths, self.options.storage)
+
+    def _backend(self, debug: bool, shared: SharedCall, chunk_size: int | None,
+                 n_done: int) -> Backend:
+        assert self._run is not None
+        log = self._run.runlog.logger
+        if debug:
+            return SequentialBackend(self.func, self.plan, shared, log)
+        attempts = None if self._prior is None else \
+            [int(a) for a in self._prior.calls.attempts]
+        return DaskBackend(self.plan, shared, self._acquire_client, self.options.setup_timeout,
+                           log, chunk_size=chunk_size, retries=self.retries,
+                           timeout=self.call_timeout, costs=self.call_cost,
+                           attempts=attempts, n_done=n_done,
+                           show_progress=self.options.verbose is not False)
+
+    def _acquire_client(self) -> clients.ClientHandle:
+        """The client of this run: one given through ACME's ``daemon.client``, the
+        default client, or a new cluster (kept for the run, released on exit)."""
+        run = self._run
+        assert run is not None
+        if run.client is None:
+            log_dir = run.paths.output_dir if run.paths else None
+            run.client = self._client_for_run(
+                self._take_pending_client()
+                or clients.acquire(self.options, self.plan, log_dir, run.runlog.logger))
+            if isinstance(self.func, InitFilled):
+                self.func.register(run.client.client)
+        return run.client
 
     def _func_blob(self, debug: bool) -> bytes:
         try:
@@ -603,108 +504,6 @@ class ParallelMap(ACMECompat):
             if debug:  # debug mode never pickles: only a resume from the record needs it
                 return b""
             raise
-
-    def _checkpointer(self, run: _Run, func_blob: bytes, outcomes: list[CallOutcome | None],
-                      writer: SingleFileWriter | None, grid: tuple[int, ...] | None,
-                      extra: Callable[[h5py.File], None] | None, log: logging.Logger
-                      ) -> Checkpointer | None:
-        """Write the inputs file (new runs) and the first record; checkpoint from now on."""
-        paths, opts, plan = run.paths, self.options, self.plan
-        if paths is None:
-            return None
-        name = self.func_name
-        args, kwargs, n_inputs = self._given
-        fhash = func_hash(self.func, func_blob)
-        if self._prior is None:
-            hashes = call_hashes(plan.split_values, plan.n_calls, plan.call_values)
-            try:
-                args_blob = cloudpickle.dumps((args, kwargs, n_inputs))
-            except Exception as err:  # only debug mode gets here with such arguments
-                args_blob = b""
-                log.warning("The arguments cannot be pickled (%s): resume this run with "
-                            "resume=True, acme.resume_run() cannot", err)
-            write_inputs(inputs_path(paths.output_dir, name), func_blob, args_blob, hashes,
-                         value_hash((plan.args, plan.kwargs)))
-            calls = CallTable.empty(plan.n_calls)
-            start_time = datetime.now().isoformat(timespec="seconds")
-        else:
-            calls = self._prior.calls
-            for i in np.flatnonzero(np.isin(calls.status, (DONE, PICKLED), invert=True)):
-                # to run again: "not run" until it has, its attempts kept
-                calls.set(int(i), NOT_RUN, int(calls.attempts[i]), np.nan, "", "")
-            start_time = str(self._prior.attrs.get("start_time", ""))
-        header = dict(provenance(), func_module=str(getattr(self.func, "__module__", "")),
-                      func_name=name, func_hash=fhash, n_calls=plan.n_calls,
-                      storage=opts.storage, options=options_json(opts, n_inputs),
-                      container=paths.container.name if paths.container else "",
-                      start_time=start_time, end_time="")
-        container = paths.container
-        publish: Callable[[list[CallOutcome | None]], None] | None = None
-        finish: Callable[[list[CallOutcome | None]], None] | None = None
-        if writer is not None:
-            publish, finish = writer.checkpoint, writer.close
-        elif opts.storage == "hdf5" and container is not None:
-            payload_dir = paths.payload_dir
-
-            def links(snapshot: list[CallOutcome | None]) -> None:
-                build_link_container(container, payload_dir, snapshot,
-                                     opts.result_shape, opts.result_dtype, grid, extra)
-            publish = finish = links
-        book = Checkpointer(RecordWriter(paths.output_dir, name, header), calls, opts.storage,
-                            outcomes, publish, finish, log)
-        book.start()
-        run.recorded = True
-        return book
-
-    def _final_checkpoint(self, book: Checkpointer, state: str,
-                          outcomes: list[CallOutcome | None], log: logging.Logger
-                          ) -> str | None:
-        """The last checkpoint; on an interruption, say how far the run got. Returns why
-        the container or record could not be written (e.g. a full disk), or None."""
-        error = None
-        try:
-            book.stop(state)
-        except Exception as err:
-            if state != "interrupted" and not isinstance(err, OSError):
-                raise
-            # The payloads are on disk: the error is reported with them (an error that
-            # interrupted the run is the one to report).
-            error = f"{type(err).__name__}: {err}"
-            log.error("The final checkpoint failed: %s", error)
-        if state == "interrupted":
-            done = sum(1 for o in outcomes if o is not None and o.ok)
-            log.warning("The run was interrupted with %d of %d calls done; their results "
-                        "are stored (run record: %s)", done, len(outcomes), book.record.path)
-        return error
-
-    def _progress(self, initial: int = 0) -> tqdm:
-        return tqdm(total=self.n_inputs, initial=initial, bar_format=_TQDM_FORMAT,
-                    desc=self.func_name, disable=self.options.verbose is False)
-
-    def _write_single(self, writer: SingleFileWriter, outcome: CallOutcome,
-                      storage: StorageSpec) -> CallOutcome:
-        try:
-            writer.write(outcome)
-        except (ResultShapeError, ResultTypeError) as err:
-            # Does not fit the result_shape dataset (e.g. complex for a real dtype): the
-            # call fails, as it would on a worker.
-            outcome.error = "".join(traceback.format_exception(err))
-            outcome.summary = f"{type(err).__name__}: {err}"
-        except TypeError as err:
-            # HDF5 cannot hold this value (the writer has not touched the container):
-            # pickle it for this task only, as <func>_<i>.pickle next to the container.
-            path = StorageSpec("pickle", storage.payload_dir, storage.func_name
-                               ).pickle(outcome.index)
-            write_pickle(outcome.value, path)
-            outcome.path = path
-            outcome.warning = pickled_warning(outcome.index, err, path)
-        return outcome
-
-def _log_failure(log: logging.Logger, index: int, summary: str | None,
-                 tb: str | None) -> None:
-    """One line per failed call on the console; its traceback in the log file only."""
-    log.error("Task %d failed: %s", index, summary)
-    log.error("Traceback of task %d:\n%s", index, tb, extra={"file_only": True})
 
 
 def _check_timeout(value: Any) -> float | None:
@@ -755,24 +554,6 @@ def _is_number(value: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
-
-
-def _describe(bar: tqdm, name: str) -> Callable[[str | None], None]:
-    """Show what the run waits for in the progress bar's description."""
-    def show(state: str | None) -> None:
-        bar.set_description_str(name if state is None else f"{name} ({state})")
-    return show
-
-
-def _where_results(storage: str, paths: RunPaths | None) -> str:
-    """Where a run's results go, for the log."""
-    if storage == "memory" or paths is None:
-        return "in memory, collected by this process"
-    if storage == "pickle":
-        return f"as pickle files in {paths.output_dir}"
-    if storage == "single":
-        return f"in one HDF5 file, {paths.container}"
-    return f"as HDF5 payloads in {paths.payload_dir}, linked by {paths.container}"
 
 
 # Built on ParallelMap, so it lives here (resume.py only holds what ParallelMap uses).

@@ -59,7 +59,7 @@ import numpy as np
 import psutil
 
 from ._version import __version__
-from .outputs import atomic_write
+from .storage.paths import atomic_write
 
 __all__ = ["LAYOUT_VERSION", "NOT_RUN", "DONE", "FAILED", "PICKLED", "STATUS_NAMES",
            "record_path", "inputs_path", "find_record", "RunStatus", "run_status",

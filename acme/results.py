@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .options import RunOptions
+from .storage.paths import StorageMode
 from .tasks import CallOutcome
 
 __all__ = ["assemble_results"]
@@ -27,9 +28,9 @@ def assemble_results(outcomes: list[CallOutcome | None], opts: RunOptions,
     """The return value of a run with options ``opts`` (see the module docstring); a
     ``grid`` replaces the stacking dimension by its axes (calls in C order)."""
     ok = [o if o is not None and o.ok else None for o in outcomes]
-    if opts.storage == "single":
+    if opts.storage == StorageMode.SINGLE:
         return [container]
-    if opts.storage in ("hdf5", "pickle"):
+    if opts.storage in (StorageMode.HDF5, StorageMode.PICKLE):
         return [o.path if o else None for o in ok]
     if opts.result_shape is None:
         return [o.value if o else None for o in ok]

@@ -22,7 +22,6 @@ import numpy as np
 
 from .arguments import CallPlan, func_name, plan_calls
 from .options import RunOptions
-from .outputs import RunPaths
 from .record import (
     DONE,
     PICKLED,
@@ -35,6 +34,7 @@ from .record import (
     record_path,
     value_hash,
 )
+from .storage.paths import RunPaths, StorageMode
 from .tasks import CallOutcome
 
 __all__ = ["Prior", "check_resume", "prior_outcomes", "remove_temporaries", "options_json",
@@ -125,7 +125,7 @@ def check_resume(options: RunOptions, plan: CallPlan, n_inputs: int | str) -> Pr
     if options.dryrun:
         raise ValueError("`resume=True` does not take `dryrun=True`: the dry run would run "
                          "a call again that may be done")
-    if options.storage == "memory":
+    if options.storage == StorageMode.MEMORY:
         raise ValueError("`resume=True` needs `write_worker_results=True`: a run that "
                          "keeps its results in memory cannot be resumed")
     name = func_name(plan.func)
@@ -186,7 +186,7 @@ def remove_temporaries(paths: RunPaths) -> list[Path]:
     return stale
 
 
-def prior_outcomes(prior: Prior, paths: RunPaths, storage: str) -> list[CallOutcome | None]:
+def prior_outcomes(prior: Prior, paths: RunPaths, storage: StorageMode) -> list[CallOutcome | None]:
     """The outcomes of the calls the record holds as done (None for the others)."""
     calls = prior.calls
     outcomes: list[CallOutcome | None] = [None] * len(calls.status)
@@ -196,16 +196,15 @@ def prior_outcomes(prior: Prior, paths: RunPaths, storage: str) -> list[CallOutc
             continue
         path: str | None = None
         shape, n_values = None, 1
-        if status == PICKLED or storage == "pickle":
-            path = str(paths.pickle(i) if storage != "single"
-                       else paths.output_dir / paths.pickle(i).name)
-        elif storage == "hdf5":
+        if status == PICKLED or storage == StorageMode.PICKLE:
+            path = str(paths.pickle(i))
+        elif storage == StorageMode.HDF5:
             path = str(paths.payload(i))
             if shaped:
                 with h5py.File(path, "r") as h5f:
                     shape = h5f["result_0"].shape
                     n_values = sum(1 for key in h5f if key.startswith("result_"))
-        outcomes[i] = CallOutcome(i, path, None, None, None, None, shape, n_values,
+        outcomes[i] = CallOutcome(index=i, path=path, shape=shape, n_values=n_values,
                                   duration=float(calls.duration[i]),
                                   host=calls.worker_host[i], job_id=calls.slurm_job_id[i],
                                   attempts=int(calls.attempts[i]))

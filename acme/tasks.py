@@ -26,7 +26,8 @@ import numpy as np
 
 from .arguments import CallPlan, assemble
 from .heap import payload_heap
-from .payloads import StorageSpec, as_row, check_shape, fit_result, write_result
+from .storage.paths import StorageMode
+from .storage.payloads import StorageSpec, as_row, check_shape, fit_result, write_result
 
 #: ``CallOutcome.kind`` of a call that raised (the record's ``failure_kind``).
 EXCEPTION = "exception"
@@ -52,16 +53,17 @@ class SharedCall:
     sys_path: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class CallOutcome:
-    """Result of one call: a file path, a value (in memory), or an error."""
+    """Result of one call: a file path, a value (in memory), or an error (built by
+    keyword: ``CallOutcome(index=3, path=...)``)."""
 
     index: int
-    path: str | None
-    value: Any
-    error: str | None        # formatted traceback
-    summary: str | None      # "ExcType: message"
-    warning: str | None
+    path: str | None = None
+    value: Any = None
+    error: str | None = None       # formatted traceback
+    summary: str | None = None     # "ExcType: message"
+    warning: str | None = None
     shape: tuple[int, ...] | None = None   # shape of the first return value (result_shape)
     n_values: int = 1                      # number of return values
     duration: float = math.nan             # seconds the call took (storing included)
@@ -102,8 +104,8 @@ def run_call(func: Callable[..., Any], shared: SharedCall, index: int,
     except Exception as err:
         if not catch:
             raise
-        outcome = CallOutcome(index, None, None, traceback.format_exc(),
-                              f"{type(err).__name__}: {err}", None, kind=EXCEPTION)
+        outcome = CallOutcome(index=index, error=traceback.format_exc(),
+                              summary=f"{type(err).__name__}: {err}", kind=EXCEPTION)
         return _where(outcome, started)
 
 
@@ -130,10 +132,11 @@ def _run(func: Callable[..., Any], shared: SharedCall, index: int, args: list[An
         else:  # fails here, on the worker, if it does not fit result_dtype
             fit_result(first, spec.result_shape, spec.result_dtype)
         shape = np.shape(first)
-    if shared.storage.storage in ("memory", "single"):
-        return CallOutcome(index, None, result, None, None, None, shape, n_values)
+    if shared.storage.storage in (StorageMode.MEMORY, StorageMode.SINGLE):
+        return CallOutcome(index=index, value=result, shape=shape, n_values=n_values)
     path, warning = write_result(result, index, shared.storage)
-    return CallOutcome(index, path, None, None, None, warning, shape, n_values)
+    return CallOutcome(index=index, path=path, warning=warning, shape=shape,
+                       n_values=n_values)
 
 
 def shared_call(plan: CallPlan, storage: StorageSpec, func_blob: bytes) -> SharedCall:
@@ -184,7 +187,7 @@ def run_chunk(shared: SharedCall, calls: Sequence[tuple[int, Sequence[Any]]], ke
     outcomes not taken.
     """
     func = load_function(shared.func_blob, shared.sys_path)
-    heap = payload_heap() if shared.storage.storage == "hdf5" else contextlib.nullcontext()
+    heap = payload_heap() if shared.storage.storage == StorageMode.HDF5 else contextlib.nullcontext()
     state = _Chunk(len(calls))
     with _LOCK:
         if key in _CLAIMED:

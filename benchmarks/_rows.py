@@ -62,8 +62,8 @@ def floor_once(workdir: Path, func: Callable[..., Any], n: int, run: int) -> Non
 def floor_writer_once(workdir: Path, func: Callable[..., Any], n: int, run: int) -> None:
     """A stricter floor: the same files written by this project's own payload writer
     (HDF5 low-level API, temporary name + rename) and container builder, in one process."""
-    from acme.containers import build_link_container
-    from acme.payloads import StorageSpec, write_result
+    from acme.storage.containers import build_link_container
+    from acme.storage.payloads import StorageSpec, write_result
     from acme.tasks import CallOutcome
 
     out = workdir / f"writer-{n}-{run}"
@@ -73,7 +73,7 @@ def floor_writer_once(workdir: Path, func: Callable[..., Any], n: int, run: int)
     outcomes: list[CallOutcome | None] = []
     for i, x in enumerate(_harness.inputs(n, run)):
         path, _ = write_result(func(x), i, spec)
-        outcomes.append(CallOutcome(i, path, None, None, None, None))
+        outcomes.append(CallOutcome(index=i, path=path))
     build_link_container(out / "f.h5", payload, outcomes, None, "float64")
 
 

@@ -92,8 +92,8 @@ def components(n: int) -> None:
     import numpy as np
 
     from acme.arguments import plan_calls
-    from acme.containers import SingleFileWriter, build_link_container
     from acme.record import CallTable, RecordWriter, call_hashes, write_inputs
+    from acme.storage.containers import SingleFileWriter, build_link_container
     from acme.tasks import CallOutcome
 
     def f(x: int, y: int = 2) -> int:
@@ -117,7 +117,7 @@ def components(n: int) -> None:
         writer = RecordWriter(out, "f", {})
         rows.append(("record", timed(lambda: writer.publish(calls.copy(), "running"))))
         payloads = out / "f_payload"
-        done = [CallOutcome(i, str(payloads / f"f_{i}.h5"), None, None, None, None, (), 1)
+        done = [CallOutcome(index=i, path=str(payloads / f"f_{i}.h5"), shape=())
                 for i in range(n)]
         rows.append(("container, external links", timed(lambda: build_link_container(
             out / "links.h5", payloads, list(done), None, "float"))))
@@ -126,7 +126,7 @@ def components(n: int) -> None:
         for label, size in (("8 B", 1), ("8 kB", 1000)):
             single = SingleFileWriter(out / f"single{size}.h5", n, None, "float")
             for i in range(n):
-                single.write(CallOutcome(i, None, np.full(size, float(i)), None, None, None))
+                single.write(CallOutcome(index=i, value=np.full(size, float(i))))
             rows.append((f"single_file copy, {label} results",
                          timed(lambda s=single: s.checkpoint(list(done)))))
             single.close(list(done))

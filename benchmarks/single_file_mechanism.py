@@ -3,7 +3,7 @@
 Two mechanisms, on the same 2-worker ``LocalCluster``, one dask task per result:
 
 * ``client``: workers return the result; the client writes it into the open container as
-  results arrive (what :mod:`acme.containers` does). One writer, the file stays open.
+  results arrive (what :mod:`acme.storage.containers` does). One writer, the file stays open.
 * ``lock``: each worker takes a ``distributed.Lock`` named after the container, opens it
   in append mode, writes its result, closes it and releases the lock (ACME's design).
 

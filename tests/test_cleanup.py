@@ -13,7 +13,7 @@ import pytest
 
 from acme import ParallelMap
 from acme.cleanup import DIR_COUNT_WARNING, clean_old_dirs, find_auto_dirs
-from acme.outputs import auto_dir_name
+from acme.storage.paths import auto_dir_name
 from tests import funcs
 
 LOG = logging.getLogger("ACME")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from acme import ParallelMap
-from acme.payloads import StorageSpec, hdf5_datasets, to_dataset, write_result
+from acme.storage.payloads import StorageSpec, hdf5_datasets, to_dataset, write_result
 
 N = 30
 PICKLED = list(range(0, N, 5))

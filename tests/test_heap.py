@@ -28,7 +28,7 @@ N_FILES = 100
 SCRIPT = f"""
 import json, resource, sys
 from acme.heap import payload_heap
-from acme.payloads import StorageSpec, write_result
+from acme.storage.payloads import StorageSpec, write_result
 
 spec = StorageSpec("hdf5", sys.argv[1], "f")
 

@@ -22,7 +22,7 @@ def test_walkthrough_default_storage(in_tmp, client):
     with ParallelMap(f, [2, 4, 6, 8], 4) as pmap:
         results = pmap.compute()
     out = in_tmp / os.listdir(in_tmp)[0]
-    assert acme.outputs.AUTO_DIR_PATTERN.match(out.name)
+    assert acme.storage.paths.AUTO_DIR_PATTERN.match(out.name)
     assert results == [str(out / "f_payload" / f"f_{i}.h5") for i in range(4)]
     assert pmap.results_container == str(out / "f.h5")
     entries = sorted(os.listdir(out))

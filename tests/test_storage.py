@@ -542,7 +542,7 @@ def test_complex_results_into_a_real_dtype_fail_their_task(tmp_path, mode):
 
 
 def test_check_shape_rules():
-    from acme.payloads import ResultShapeError, ResultTypeError, check_shape
+    from acme.storage.payloads import ResultShapeError, ResultTypeError, check_shape
 
     check_shape(np.zeros(4), (None, 4))
     check_shape(np.zeros(7), (None, np.inf))
@@ -562,7 +562,7 @@ def test_check_shape_rules():
 
 
 def test_atomic_write_publishes_whole_files_only(tmp_path):
-    from acme.outputs import atomic_write
+    from acme.storage.paths import atomic_write
 
     final = tmp_path / "f_0.h5"
     with pytest.raises(OSError, match="disk full"), atomic_write(final) as tmp:
@@ -594,7 +594,7 @@ def test_tuple_of_numbers_filling_the_row_is_the_row(tmp_path, mode):
 
 
 def test_tuple_of_numbers_not_filling_the_row_is_several_values():
-    from acme.payloads import as_row
+    from acme.storage.payloads import as_row
 
     assert as_row((1.0, 2.0), (None, 3)) == (1.0, 2.0)
     assert as_row((1.0, "a", 2.0), (None, 3)) == (1.0, "a", 2.0)

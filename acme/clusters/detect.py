@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 
 import distributed
 
+from ..errors import SLURMCommandError
+
 __all__ = [
     "SLURMCommandError",
     "run_slurm_command",
@@ -38,33 +40,6 @@ log = logging.getLogger("ACME")
 
 #: Seconds a single SLURM query may take before it counts as failed.
 COMMAND_TIMEOUT = 30.0
-
-
-class SLURMCommandError(OSError):
-    """A SLURM command could not be run or exited with a non-zero code.
-
-    Subclasses :class:`OSError` (``IOError``), which ACME raised for SLURM access problems.
-
-    Attributes
-    ----------
-    cmd : list of str
-        The command that was run.
-    returncode : int or None
-        Its exit code (``None`` if it could not be started or timed out).
-    stdout, stderr : str
-        What it printed.
-    """
-
-    def __init__(self, cmd: Sequence[str], returncode: int | None, stdout: str,
-                 stderr: str, reason: str = "") -> None:
-        self.cmd = list(cmd)
-        self.returncode = returncode
-        self.stdout = stdout
-        self.stderr = stderr
-        what = reason or f"exited with code {returncode}"
-        super().__init__(
-            f"SLURM command `{' '.join(self.cmd)}` {what}\n"
-            f"stdout: {stdout.strip() or '<empty>'}\nstderr: {stderr.strip() or '<empty>'}")
 
 
 def run_slurm_command(cmd: Sequence[str], timeout: float = COMMAND_TIMEOUT) -> str:

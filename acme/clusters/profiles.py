@@ -81,7 +81,8 @@ from .local import local_cluster_setup
 from .slurm import _check_partition, slurm_cluster_setup
 
 __all__ = ["Profile", "DEFAULTS", "profile_default", "load_profile", "available_profiles", "detect_profile",
-           "profile_cluster_setup", "esi_cluster_setup", "bic_cluster_setup"]
+           "resolve_partition", "profile_cluster_setup", "esi_cluster_setup",
+           "bic_cluster_setup"]
 
 log = logging.getLogger("ACME")
 
@@ -278,6 +279,52 @@ def _local_fallback(n_workers: int, interactive: bool) -> distributed.Client | N
     return local_cluster_setup(n_workers=n_workers, interactive=False)
 
 
+def resolve_partition(partition: str, mem_gb: float | None, profile: Profile | None, *,
+                      n_cores: int = 1, mem_cushion: int = 0,
+                      estimate_gb: float | None = None) -> str:
+    """The partition a SLURM cluster asks for: the one rule of ``partition="auto"``.
+
+    Parameters
+    ----------
+    partition : str
+        A partition name (checked and returned) or ``"auto"``: the partition with the
+        smallest memory limit that fits ``mem_gb`` among the ``profile``'s
+        ``auto_partitions`` (every partition without a profile); without a memory
+        figure, the profile's ``default_partition``, else SLURM's default partition.
+    mem_gb : float or None
+        Memory one job needs, in GB (None: not known).
+    profile : Profile or None
+        The site profile.
+    n_cores : int
+        CPUs per job (for partitions that limit memory per CPU).
+    mem_cushion : int
+        MB kept free below a partition's limit.
+    estimate_gb : float, optional
+        The estimate to name in the log (default: ``mem_gb``).
+
+    Raises
+    ------
+    TypeError
+        If ``partition`` is not a string.
+    ValueError
+        If the partition does not exist or is excluded by the profile, or no candidate
+        offers enough memory.
+    """
+    if partition == "auto":
+        if mem_gb is not None:
+            candidates = profile.auto_candidates() if profile else None
+            partition = choose_partition(mem_gb, candidates, mem_cushion=mem_cushion,
+                                         n_cores=n_cores)
+            shown = mem_gb if estimate_gb is None else estimate_gb
+            log.info("Picked partition %s based on estimated memory consumption of %s GB",
+                     partition, f"{shown:g}")
+        else:
+            fallback = profile.fallback_partition() if profile else None
+            partition = fallback or default_partition() or partition
+            log.info("Using partition %s (no memory estimate available)", partition)
+    return _check_partition(partition, [], profile.invalid_partitions if profile else [])
+
+
 def _has_output(job_extra: Any) -> bool:
     return isinstance(job_extra, (list, tuple)) and any(
         isinstance(opt, str) and opt.startswith(("--output", "-o")) for opt in job_extra)
@@ -326,16 +373,7 @@ def profile_cluster_setup(profile: str | Profile, partition: str, n_workers: int
         mem_per_worker = "auto"
     if mem_per_worker != "auto":
         estimate = parse_mem_mb(mem_per_worker) / 1000
-    if partition == "auto":
-        if estimate is not None:
-            partition = choose_partition(estimate, site.auto_candidates(),
-                                         mem_cushion=mem_cushion)
-            log.info("Picked partition %s based on estimated memory consumption of %s GB",
-                     partition, f"{estimate:g}")
-        else:
-            partition = site.fallback_partition() or default_partition() or partition
-            log.info("Using partition %s (no memory estimate available)", partition)
-    partition = _check_partition(partition, [], site.invalid_partitions)
+    partition = resolve_partition(partition, estimate, site, mem_cushion=mem_cushion)
     if mem_per_worker == "auto":
         mem_per_worker = f"{site.memory_mb(partition, cores_per_worker or 1)}MB"
     if cores_per_worker is None:

@@ -10,7 +10,8 @@ Rules for the ``"auto"`` values of ``ParallelMap``:
     The partition with the smallest memory limit that fits the memory a worker needs
     (see below), chosen among the site profile's ``auto_partitions`` (default: every
     partition that is up and not invalid). Without any memory figure: the profile's
-    ``default_partition``, else SLURM's default partition.
+    ``default_partition``, else SLURM's default partition (one rule for this and the
+    presets: :func:`~acme.clusters.profiles.resolve_partition`).
 ``mem_per_worker="auto"``
     The memory a worker needs: the peak of a worker process running one call (the
     worker's own baseline, measured in a fresh process that imports what a worker
@@ -41,13 +42,11 @@ import distributed
 
 from ..validators import check_int, parse_mem_mb
 from .detect import (
-    choose_partition,
-    default_partition,
     partition_default_memory,
     partition_memory_limit,
 )
-from .profiles import DEFAULTS, Profile, detect_profile, profile_default
-from .slurm import _check_partition, _fresh_log_directory, slurm_cluster_setup
+from .profiles import DEFAULTS, Profile, detect_profile, profile_default, resolve_partition
+from .slurm import _fresh_log_directory, slurm_cluster_setup
 
 __all__ = ["start_slurm_client", "auto_n_workers", "auto_memory_mb", "AUTO_WORKER_CAP",
            "WORKER_MEMORY_FLOOR_MB"]
@@ -160,26 +159,15 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
     profile = detect_profile()
     if profile is not None:
         log.debug("Using site profile %s (%s)", profile.name, profile.source)
-    invalid = profile.invalid_partitions if profile else []
     cushion = profile_default(profile, "mem_cushion")
     workers = _resolve_workers(n_workers, n_inputs, profile, processes)
     needed = _needed_mb(mem_per_worker, mem_estimate_gb)
     if needed is not None and mem_per_worker == "auto":
         needed *= processes  # the rule sizes one worker process; a job runs `processes`
 
-    if partition == "auto":
-        if needed is not None:
-            candidates = profile.auto_candidates() if profile else None
-            partition = choose_partition(needed / 1000, candidates, mem_cushion=cushion,
-                                         n_cores=cores)
-            estimate = mem_estimate_gb if mem_estimate_gb is not None else needed / 1000
-            log.info("Picked partition %s based on estimated memory consumption of %s GB",
-                     partition, f"{estimate:g}")
-        else:
-            fallback = profile.fallback_partition() if profile else None
-            partition = fallback or default_partition() or ""
-            log.info("Using partition %s (no memory estimate available)", partition)
-    partition = _check_partition(partition, [], invalid)
+    partition = resolve_partition(partition, None if needed is None else needed / 1000,
+                                  profile, n_cores=cores, mem_cushion=cushion,
+                                  estimate_gb=mem_estimate_gb)
 
     if needed is None:
         default = (profile.memory_mb(partition, cores) if profile
@@ -199,7 +187,8 @@ def start_slurm_client(*, partition: str, n_workers: int | str, mem_per_worker: 
         interactive_wait=profile_default(profile, "interactive_wait"),
         start_client=True, job_extra=[f"--output={log_dir / 'slurm-%j.out'}"],
         worker_extra_args=(profile.worker_extra_args or None) if profile else None,
-        invalid_partitions=invalid, mem_cushion=cushion,
+        invalid_partitions=profile.invalid_partitions if profile else [],
+        mem_cushion=cushion,
         tls=bool(profile_default(profile, "tls")))
     return cast(distributed.Client, client)  # start_client=True
 

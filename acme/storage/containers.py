@@ -27,10 +27,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .log import get_logger
-from .outputs import atomic_path, atomic_write, publish
+from ..log import get_logger
+from ..tasks import CallOutcome
+from .paths import atomic_path, atomic_write, publish
 from .payloads import closing_hdf5, discard_writes, fit_result, hdf5_datasets
-from .tasks import CallOutcome
 
 __all__ = ["build_link_container", "SingleFileWriter"]
 
@@ -136,7 +136,7 @@ class SingleFileWriter:
     (which would hide the original error) nor publishes the incomplete file, which may
     well be unreadable (e.g. after a full disk): it keeps its temporary name, and a
     warning says where. The file is closed on every path (see
-    :func:`~acme.payloads.close_hdf5`).
+    :func:`~acme.storage.payloads.close_hdf5`).
     """
 
     def __init__(self, container: Path, n_calls: int,
@@ -171,8 +171,8 @@ class SingleFileWriter:
     def write(self, outcome: CallOutcome) -> None:
         """Store one successful call's value.
 
-        Raises, with the file untouched, :class:`~acme.payloads.ResultShapeError` or
-        :class:`~acme.payloads.ResultTypeError` if the first value does not fit the
+        Raises, with the file untouched, :class:`~acme.storage.payloads.ResultShapeError` or
+        :class:`~acme.storage.payloads.ResultTypeError` if the first value does not fit the
         ``result_shape`` dataset, and ``TypeError`` if HDF5 cannot hold a value.
         """
         shaped = self._data is not None

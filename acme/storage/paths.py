@@ -1,4 +1,4 @@
-"""Where a run puts its files: one object derives every name.
+"""Where a run puts its files: the storage modes, and one object that derives every name.
 
 Layout (ACME's)::
 
@@ -6,7 +6,8 @@ Layout (ACME's)::
       <func>.h5                         # container (hdf5 and single-file storage)
       <func>_payload/<func>_<i>.h5      # one payload per call (hdf5 storage)
       <func>_payload/<func>_<i>.pickle  # a call whose result HDF5 cannot hold
-      <func>_<i>.pickle                 # write_pickle=True
+      <func>_<i>.pickle                 # write_pickle=True, and single_file=True for a
+                                        #   call whose result HDF5 cannot hold
       ACME_<func>_<YYYYmmdd-HHMMSS>.log # log file
 """
 
@@ -20,10 +21,41 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from pathlib import Path
 
-__all__ = ["RunPaths", "auto_dir_name", "AUTO_DIR_PATTERN", "atomic_path", "publish",
-           "atomic_write"]
+__all__ = ["StorageMode", "RunPaths", "payload_name", "pickle_name", "auto_dir_name",
+           "AUTO_DIR_PATTERN", "atomic_path", "publish", "atomic_write"]
+
+
+class StorageMode(str, Enum):
+    """Where a run keeps its results (a ``str``: records and JSON hold the value)."""
+
+    HDF5 = "hdf5"      # one HDF5 payload per call, linked by the container
+    SINGLE = "single"  # every result in the container (single_file=True)
+    PICKLE = "pickle"  # one pickle per call (write_pickle=True)
+    MEMORY = "memory"  # collected by the driver (write_worker_results=False)
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+    @property
+    def has_container(self) -> bool:
+        """Whether the run writes the container ``<func>.h5``."""
+        return self in (StorageMode.HDF5, StorageMode.SINGLE)
+
+
+def payload_name(func_name: str, index: int) -> str:
+    """File name of call ``index``'s HDF5 payload."""
+    return f"{func_name}_{index}.h5"
+
+
+def pickle_name(func_name: str, index: int) -> str:
+    """File name of call ``index``'s pickle (``write_pickle=True`` or emergency)."""
+    return f"{func_name}_{index}.pickle"
 
 #: Names of auto-generated output directories; only these are ever cleaned up.
 AUTO_DIR_PATTERN = re.compile(r"^ACME_\d{8}-\d{6}-\d{6}$")
@@ -40,29 +72,30 @@ class RunPaths:
 
     output_dir: Path
     func_name: str
-    storage: str
+    storage: StorageMode
 
     @property
     def container(self) -> Path | None:
         """The results container, or None when pickling."""
-        if self.storage in ("hdf5", "single"):
+        if StorageMode(self.storage).has_container:
             return self.output_dir / f"{self.func_name}.h5"
         return None
 
     @property
     def payload_dir(self) -> Path:
-        """Directory of per-call files (the output dir itself when pickling)."""
-        if self.storage == "pickle":
-            return self.output_dir
-        return self.output_dir / f"{self.func_name}_payload"
+        """Directory of per-call files: ``<func>_payload`` for HDF5 payloads, else the
+        output directory itself (pickles, and the emergency pickles of a single file)."""
+        if self.storage == StorageMode.HDF5:
+            return self.output_dir / f"{self.func_name}_payload"
+        return self.output_dir
 
     def payload(self, index: int) -> Path:
         """Per-call HDF5 payload of call ``index``."""
-        return self.payload_dir / f"{self.func_name}_{index}.h5"
+        return self.payload_dir / payload_name(self.func_name, index)
 
     def pickle(self, index: int) -> Path:
         """Per-call pickle of call ``index``."""
-        return self.payload_dir / f"{self.func_name}_{index}.pickle"
+        return self.payload_dir / pickle_name(self.func_name, index)
 
     def default_logfile(self, started: datetime) -> Path:
         """ACME's default log-file name inside the output directory."""
@@ -70,9 +103,10 @@ class RunPaths:
 
     def existing_results(self) -> list[Path]:
         """Files or folders of this layout that already exist (never overwritten)."""
-        candidates = [self.container, self.payload_dir if self.storage == "hdf5" else None]
+        candidates = [self.container,
+                      self.payload_dir if self.storage == StorageMode.HDF5 else None]
         found = [p for p in candidates if p is not None and p.exists()]
-        if self.storage == "pickle" and self.output_dir.is_dir():
+        if self.storage == StorageMode.PICKLE and self.output_dir.is_dir():
             found += sorted(self.output_dir.glob(f"{self.func_name}_*.pickle"))[:1]
         return found
 

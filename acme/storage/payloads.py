@@ -27,7 +27,8 @@ import cloudpickle
 import h5py
 import numpy as np
 
-from .outputs import atomic_write
+from ..errors import ResultShapeError, ResultTypeError
+from .paths import RunPaths, StorageMode, atomic_write, payload_name, pickle_name
 
 __all__ = ["StorageSpec", "as_row", "write_result", "write_pickle", "pickled_warning", "hdf5_datasets",
            "to_dataset", "check_shape", "fit_result", "ResultShapeError", "ResultTypeError",
@@ -39,29 +40,29 @@ _H5 = TypeVar("_H5", h5py.File, h5py.h5f.FileID)
 _NUMERIC_KINDS = "biufc"
 
 
-class ResultShapeError(ValueError):
-    """A result does not fit ``result_shape``."""
-
-
-class ResultTypeError(TypeError):
-    """A result cannot be stored in the numeric ``result_shape`` dataset (e.g. a string)."""
-
-
 @dataclass(frozen=True)
 class StorageSpec:
     """What a worker needs to store results (plain data, sent once per run)."""
 
-    storage: str                     # "hdf5" | "pickle" | "single" | "memory"
-    payload_dir: str
+    storage: StorageMode
+    payload_dir: str                 # RunPaths.payload_dir ("" in memory)
     func_name: str
     result_shape: tuple[float | None, ...] | None = None
     result_dtype: str | None = None  # dtype of the result_shape dataset (None: unchecked)
 
+    @classmethod
+    def for_run(cls, storage: StorageMode, paths: RunPaths | None, func_name: str,
+                result_shape: tuple[float | None, ...] | None = None,
+                result_dtype: str | None = None) -> StorageSpec:
+        """The spec of a run writing to ``paths`` (None: results in memory)."""
+        return cls(storage, "" if paths is None else str(paths.payload_dir), func_name,
+                   result_shape, result_dtype)
+
     def payload(self, index: int) -> str:
-        return os.path.join(self.payload_dir, f"{self.func_name}_{index}.h5")
+        return os.path.join(self.payload_dir, payload_name(self.func_name, index))
 
     def pickle(self, index: int) -> str:
-        return os.path.join(self.payload_dir, f"{self.func_name}_{index}.pickle")
+        return os.path.join(self.payload_dir, pickle_name(self.func_name, index))
 
 
 def _is_scalar(value: Any) -> bool:
@@ -341,7 +342,7 @@ def write_result(result: Any, index: int, spec: StorageSpec) -> tuple[str, str |
     (emergency pickling), with a warning naming the call and the reason. Its name is
     derived from the call index, so it never replaces another call's file.
     """
-    if spec.storage == "pickle":
+    if spec.storage == StorageMode.PICKLE:
         path = spec.pickle(index)
         write_pickle(result, path)
         return path, None
