@@ -32,6 +32,7 @@ from distributed.scheduler import KilledWorker
 
 from .arguments import CallPlan, func_name
 from .availability import WorkerWatch, replicate_to_running
+from .lazy import LAZY_CHUNK_MAX, LAZY_WINDOW, LazyCosts, LazyInputError
 from .tasks import (
     EXCEPTION,
     WORKER_DIED,
@@ -151,7 +152,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             retries: int = 0, attempts: Sequence[int] | None = None,
             timeout: float | None = None,
             on_state: Callable[[str | None], None] | None = None,
-            costs: Sequence[float] | None = None) -> None:
+            costs: Sequence[float] | LazyCosts | None = None) -> None:
     """Run the calls ``calls`` (default: all, in this order) of ``plan`` on ``client``,
     handing each final outcome to ``on_outcome`` as soon as the driver has it.
 
@@ -179,11 +180,27 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     token = uuid.uuid4().hex[:10]
     name = func_name(plan.func)
     prefix = f"acme-{name}-{token}-"
-    shared_future = _send_shared(client, shared, f"{prefix}shared")
-    if costs is not None:  # longest processing time first
+    lazy = plan.lazy
+    lazy_error: list[LazyInputError] = []  # a lazy argument ran short: nothing more is sent
+    if lazy is not None:
+        lazy.want_only(todo)
+        report = on_outcome
+
+        def on_outcome(outcome: CallOutcome) -> None:  # final: its items are dropped
+            lazy.release(outcome.index)
+            report(outcome)
+    # A lazy run orders by cost within blocks of calls, read a block ahead.
+    blocks = None
+    if costs is not None and lazy is not None:
+        blocks = collections.deque(todo[k:k + LAZY_WINDOW]
+                                   for k in range(0, len(todo), LAZY_WINDOW))
+        todo = []
+    elif costs is not None:  # longest processing time first
         todo.sort(key=lambda i: -costs[i])
+    unqueued = [len(todo) if blocks is None else sum(len(b) for b in blocks)]
     queue = collections.deque(todo)  # calls not sent yet, in the order to send them
     queued_cost = [math.fsum(costs[i] for i in todo) if costs is not None else 0.0]
+    shared_future = _send_shared(client, shared, f"{prefix}shared")
     futures: dict[distributed.Future, list[int]] = {}  # task -> calls it still owes
     sent: dict[distributed.Future, list[int]] = {}     # task -> calls it was sent
     keys: dict[str, distributed.Future] = {}
@@ -223,10 +240,33 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         return measured[0] / measured[1] if measured[1] else math.nan
 
     def fill() -> None:
+        try:
+            send()
+        except LazyInputError as err:  # the calls already sent finish; then it is raised
+            lazy_error.append(err)
+            queue.clear()
+            if blocks is not None:
+                blocks.clear()
+
+    def top_up(need: int) -> None:
+        """Queue the next blocks of a lazy run with costs, each ordered by cost."""
+        while blocks and len(queue) < need:
+            block = blocks.popleft()
+            unqueued[0] -= len(block)
+            order = [costs[i] for i in block] if costs is not None else []
+            queue.extend(i for _, i in sorted(zip(order, block, strict=True),
+                                              key=lambda pair: -pair[0]))
+
+    def send() -> None:
+        top_up(1)
         while queue and len(budget) < IN_FLIGHT * max(1, slots):
-            if costs is None or chunk_size is not None:
-                size = next_chunk_size(len(queue), slots, chunk_size, mean())
-                chunk = [queue.popleft() for _ in range(size)]
+            if costs is None or chunk_size is not None or lazy is not None:
+                left = len(queue) + (unqueued[0] if blocks is not None else 0)
+                size = next_chunk_size(left, slots, chunk_size, mean())
+                if lazy is not None and chunk_size is None:
+                    size = min(size, LAZY_CHUNK_MAX)  # bounds the items held
+                top_up(size)
+                chunk = [queue.popleft() for _ in range(min(size, len(queue)))]
             else:  # an equal share of the cost left, at least one call
                 share = queued_cost[0] / (GUIDED_FACTOR * max(1, slots))
                 chunk, cost = [queue.popleft()], 0.0
@@ -240,6 +280,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             log.debug("Sent calls %d-%d (%d calls) as task %d", chunk[0], chunk[-1],
                       len(chunk), n_chunks[0])
             n_chunks[0] += 1
+            top_up(1)
 
     def settle(outcome: CallOutcome, final: bool) -> None:
         i = outcome.index
@@ -275,7 +316,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             abandoned.add(future)
             client.cancel([future])
         queue.extendleft(reversed(back))
-        if costs is not None:
+        if costs is not None and lazy is None:
             queued_cost[0] += math.fsum(costs[i] for i in back)
         for outcome in done:
             settle(outcome, final=False)
@@ -291,7 +332,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         # Calls queued behind it that could not be taken back run again elsewhere.
         rest = [i for i in futures[future] if i != index]
         queue.extendleft(reversed(rest))
-        if costs is not None:
+        if costs is not None and lazy is None:
             queued_cost[0] += math.fsum(costs[i] for i in rest)
         futures[future] = []
         err = TimeoutError(f"call {index} ran longer than `call_timeout`={timeout:g} s "
@@ -424,6 +465,10 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             if rerun and rerunning is None:
                 i = rerun.popleft()
                 rerunning = submit([i], f"{prefix}call{i}-r{ran[i]}")
+        if lazy_error:
+            raise lazy_error[0]
+        if lazy is not None and lazy.excess is not None:
+            raise lazy.excess
     except BaseException:
         client.cancel(list(futures) + [shared_future])
         raise

@@ -34,6 +34,7 @@ from .containers import SingleFileWriter, build_link_container
 from .daemon import ACMECompat
 from .errors import ParallelMapError
 from .execution import execute
+from .lazy import LazyCosts
 from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
 from .outputs import RunPaths
@@ -46,6 +47,7 @@ from .record import (
     PICKLED,
     CallTable,
     RecordWriter,
+    call_hash,
     call_hashes,
     find_record,
     func_hash,
@@ -540,6 +542,7 @@ class ParallelMap(ACMECompat):
                                          traceback.format_exc())
                         raise
                     collect(outcome)
+                    plan.release(i)  # a lazy argument's items are dropped
             elif todo:
                 if run.client is None:
                     log_dir = run.paths.output_dir if run.paths else None
@@ -615,7 +618,15 @@ class ParallelMap(ACMECompat):
         name = self.func_name
         args, kwargs, n_inputs = self._given
         fhash = func_hash(self.func, func_blob)
-        if self._prior is None:
+        if self._prior is None and plan.lazy is not None:
+            # Iterators cannot be stored: resume=True with the same items given again.
+            hashes, args_blob = [""] * plan.n_calls, b""
+            calls = CallTable.empty(plan.n_calls)
+            calls.argument_hash = plan.lazy.hashing(call_hash)  # filled as items are read
+            write_inputs(inputs_path(paths.output_dir, name), func_blob, args_blob, hashes,
+                         value_hash((plan.args, plan.kwargs)), lazy=plan.lazy.lazy_names)
+            start_time = datetime.now().isoformat(timespec="seconds")
+        elif self._prior is None:
             hashes = call_hashes(plan.split_values, plan.n_calls, plan.call_values)
             try:
                 args_blob = cloudpickle.dumps((args, kwargs, n_inputs))
@@ -719,11 +730,13 @@ def _check_timeout(value: Any) -> float | None:
     return float(value)
 
 
-def _call_costs(value: Any, plan: CallPlan) -> tuple[float, ...] | None:
+def _call_costs(value: Any, plan: CallPlan) -> tuple[float, ...] | LazyCosts | None:
     """``call_cost``: None, or one non-negative finite number per call (a function is
     called with each call's arguments)."""
     if value is None:
         return None
+    if callable(value) and plan.lazy is not None:  # evaluated as the items are read
+        return LazyCosts(value, plan.arguments)
     if callable(value):
         costs = []
         for i in range(plan.n_calls):
@@ -799,6 +812,13 @@ def resume_run(output_dir: str | os.PathLike[str], **keywords: Any) -> Any:
     attrs, _ = read_record(find_record(folder))
     name = str(attrs["func_name"])
     func_blob, args_blob, _, _ = load_inputs(folder, name)
+    with h5py.File(inputs_path(folder, name), "r") as h5f:
+        lazy = json.loads(h5f.attrs.get("lazy_arguments", "[]"))
+    if lazy:
+        raise ValueError(f"the run in {folder} read {', '.join(lazy)} from an iterator, "
+                         "whose items are not stored; resume it with `ParallelMap(func, "
+                         "..., n_inputs=..., output_dir=..., resume=True)` and the same "
+                         "items given again")
     if not func_blob or not args_blob:
         raise ValueError(f"the run in {folder} could not store its function or arguments "
                          "(they cannot be pickled); resume it with `ParallelMap(..., "
