@@ -29,9 +29,9 @@ import numpy as np
 
 __all__ = ["LazyInputError", "LazyInputs", "LazyCosts", "is_lazy", "LAZY_CHUNK_MAX", "LAZY_WINDOW"]
 
-#: Largest chunk of a run with a lazy argument: the driver holds at most
-#: ``IN_FLIGHT * worker threads * LAZY_CHUNK_MAX`` items at a time (``chunk_size``
-#: bounds it further).
+#: Largest chunk of a run with a lazy argument: the driver holds the items of at most
+#: ``(IN_FLIGHT * worker threads + 1) * LAZY_CHUNK_MAX`` calls at a time (the chunks in
+#: flight and one being read back; ``chunk_size`` bounds it further).
 LAZY_CHUNK_MAX = 1000
 
 #: With ``call_cost``, the calls of a run with a lazy argument are ordered by cost
@@ -81,6 +81,8 @@ class LazyInputs:
         self._lock = threading.Lock()
         #: Number of calls whose items have been read.
         self.consumed = 0
+        #: Most calls whose items were held at once.
+        self.peak = 0
         self._wanted: np.ndarray | None = None
         self._hash: Callable[[tuple[Any, ...]], str] | None = None
         #: Per call, the hash of its split values once read ("" before): the record's.
@@ -163,6 +165,7 @@ class LazyInputs:
             self.hashes[index] = digest.encode()
         if self._wanted is None or self._wanted[index]:
             self._held[index] = row
+            self.peak = max(self.peak, len(self._held))
         if index == self.n_calls - 1:  # the last call: nothing may follow
             for k, it in enumerate(self._iters):
                 if it is not None and next(it, _END) is not _END:

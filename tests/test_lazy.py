@@ -12,7 +12,8 @@ from funcs import f, fails_first_time, ident
 
 import acme
 from acme import ParallelMap
-from acme.lazy import LazyInputError
+from acme.execution import IN_FLIGHT
+from acme.lazy import LAZY_CHUNK_MAX, LazyInputError
 from acme.record import DONE, NOT_RUN, call_hash, read_record, record_path
 
 
@@ -40,6 +41,9 @@ def test_generator_of_1e5_calls_in_memory(client):
         results = pmap.compute()
     assert results == [i * i for i in range(n)]
     assert pmap.plan.lazy.held == 0  # every item dropped once its call was done
+    # the chunks in flight (two per worker thread), and the one being read, were held
+    # at a time, not all items
+    assert pmap.plan.lazy.peak <= (IN_FLIGHT * 2 + 1) * LAZY_CHUNK_MAX < n
 
 
 def test_generator_with_hdf5_payloads_and_broadcast(tmp_path, client):
