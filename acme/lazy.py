@@ -32,7 +32,7 @@ __all__ = ["LazyInputError", "LazyInputs", "LazyCosts", "is_lazy", "LAZY_CHUNK_M
 #: Largest chunk of a run with a lazy argument: the driver holds the items of at most
 #: ``(IN_FLIGHT * worker threads + 1) * LAZY_CHUNK_MAX`` calls at a time (the chunks in
 #: flight and one being read back; ``chunk_size`` bounds it further).
-LAZY_CHUNK_MAX = 1000
+LAZY_CHUNK_MAX = 10_000
 
 #: With ``call_cost``, the calls of a run with a lazy argument are ordered by cost
 #: within consecutive blocks of this many calls (their items are read a block ahead).
