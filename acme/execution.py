@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
 
 import distributed
+import numpy as np
 from distributed.scheduler import KilledWorker
 
 from .arguments import CallPlan, func_name
@@ -37,6 +38,7 @@ from .tasks import (
     EXCEPTION,
     WORKER_DIED,
     CallOutcome,
+    Calls,
     SharedCall,
     hand_back,
     run_chunk,
@@ -175,8 +177,10 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     if watch is None:
         watch = WorkerWatch(client, 60, logging.getLogger("ACME"))
     todo = list(range(plan.n_calls)) if calls is None else list(calls)
-    ran = collections.Counter({i: int(attempts[i]) for i in todo} if attempts is not None
-                              else {})
+    # Runs per call (an array: a dict of a million calls costs the driver 100 MB).
+    ran = np.zeros(plan.n_calls, dtype=np.int32)
+    if attempts is not None:
+        ran[todo] = np.asarray(attempts, dtype=np.int32)[todo]
     token = uuid.uuid4().hex[:10]
     name = func_name(plan.func)
     prefix = f"acme-{name}-{token}-"
@@ -222,7 +226,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     pending = distributed.as_completed()
 
     def submit(chunk: Sequence[int], key: str, priority: int = 0) -> distributed.Future:
-        calls = [(i, plan.call_values(i)) for i in chunk]
+        calls = Calls([(i, plan.call_values(i)) for i in chunk])
         places = None
         if avoid:
             places = sorted(set(client.nthreads()) - avoid) or None
@@ -285,7 +289,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     def settle(outcome: CallOutcome, final: bool) -> None:
         i = outcome.index
         ran[i] += 1
-        outcome.attempts = ran[i]
+        outcome.attempts = int(ran[i])
         if outcome.ok and outcome.duration == outcome.duration:  # not NaN
             measured[0] += outcome.duration
             measured[1] += 1
@@ -342,7 +346,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
                   "restarted", index, timeout, address)
         ran[index] += 1
         outcome = CallOutcome(index, None, None, tb, f"{type(err).__name__}: {err}", None,
-                              duration=seconds, kind=EXCEPTION, attempts=ran[index])
+                              duration=seconds, kind=EXCEPTION, attempts=int(ran[index]))
         on_outcome(outcome)
         try:
             client.restart_workers([address], timeout=60, raise_for_error=False)

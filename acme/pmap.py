@@ -656,10 +656,12 @@ class ParallelMap(ACMECompat):
             publish, finish = writer.checkpoint, writer.close
         elif opts.storage == "hdf5" and container is not None:
             payload_dir = paths.payload_dir
+            written: dict[int, Any] = {}  # block files already current (result_shape)
 
             def links(snapshot: list[CallOutcome | None]) -> None:
                 build_link_container(container, payload_dir, snapshot,
-                                     opts.result_shape, opts.result_dtype, grid, extra)
+                                     opts.result_shape, opts.result_dtype, grid, extra,
+                                     written)
             publish = finish = links
         book = Checkpointer(RecordWriter(paths.output_dir, name, header), calls, opts.storage,
                             outcomes, publish, finish, log)

@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from .arguments import CallPlan, func_name, plan_calls
+from .containers import BLOCKS
 from .options import RunOptions
 from .outputs import RunPaths
 from .record import (
@@ -190,7 +191,7 @@ _TEMPORARY = re.compile(r"\.[0-9a-f]{12}\.tmp$")
 def remove_temporaries(paths: RunPaths) -> list[Path]:
     """Remove the temporary files a killed run left (its driver is known to be gone:
     :func:`check_resume` refuses while it runs); return them."""
-    folders = {paths.output_dir, paths.payload_dir}
+    folders = {paths.output_dir, paths.payload_dir, paths.payload_dir / BLOCKS}
     stale = [p for folder in folders if folder.is_dir() for p in folder.iterdir()
              if _TEMPORARY.search(p.name) and p.is_file()]
     for path in stale:
