@@ -33,7 +33,7 @@ from distributed.scheduler import KilledWorker
 
 from .arguments import CallPlan, func_name
 from .availability import WorkerWatch, replicate_to_running
-from .lazy import LAZY_CHUNK_MAX, LAZY_WINDOW, LazyCosts, LazyInputError
+from .lazy import LAZY_WINDOW, LazyCosts, LazyInputError
 from .tasks import (
     EXCEPTION,
     WORKER_DIED,
@@ -47,6 +47,7 @@ from .tasks import (
 )
 
 __all__ = ["next_chunk_size", "execute", "GUIDED_FACTOR", "CHUNK_MIN_SECONDS", "CHUNK_SECONDS",
+           "CHUNK_MAX_CALLS",
            "IN_FLIGHT", "STUCK_AFTER", "STUCK_FACTOR"]
 
 log = logging.getLogger("ACME")
@@ -67,6 +68,13 @@ CHUNK_SECONDS = 2.0
 STUCK_AFTER = 1.0
 STUCK_FACTOR = 10.0
 
+#: Most calls in one chunk (unless ``chunk_size`` says otherwise): bounds what the driver
+#: and a worker hold for one chunk (its calls' arguments, its outcomes in one message),
+#: and with it the driver's memory for a lazy argument's items (see :mod:`acme.lazy`).
+#: Trivial calls still take 10,000 x a few microseconds per chunk, well above dask's
+#: per-task cost.
+CHUNK_MAX_CALLS = 10_000
+
 #: Chunks sent per worker thread at a time: one running, one waiting, so that a worker
 #: never idles while the driver reads a finished chunk.
 IN_FLIGHT = 2
@@ -85,7 +93,7 @@ def next_chunk_size(remaining: int, slots: int, chunk_size: int | None = None,
 
     ``chunk_size`` if given; otherwise ``remaining / (GUIDED_FACTOR * slots)``, at least
     what takes :data:`CHUNK_MIN_SECONDS` and at most what takes :data:`CHUNK_SECONDS`
-    at ``mean_duration`` per call, at least 1.
+    at ``mean_duration`` per call, at most :data:`CHUNK_MAX_CALLS`, at least 1.
     """
     if remaining <= 0:
         return 0
@@ -95,7 +103,7 @@ def next_chunk_size(remaining: int, slots: int, chunk_size: int | None = None,
     if mean_duration > 0:
         size = max(size, math.ceil(CHUNK_MIN_SECONDS / mean_duration))
         size = min(size, max(1, int(CHUNK_SECONDS / mean_duration)))
-    return max(1, min(size, remaining))
+    return max(1, min(size, remaining, CHUNK_MAX_CALLS))
 
 
 def _failed_chunk(chunk: Sequence[int], future: distributed.Future,
@@ -267,8 +275,6 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             if costs is None or chunk_size is not None or lazy is not None:
                 left = len(queue) + (unqueued[0] if blocks is not None else 0)
                 size = next_chunk_size(left, slots, chunk_size, mean())
-                if lazy is not None and chunk_size is None:
-                    size = min(size, LAZY_CHUNK_MAX)  # bounds the items held
                 top_up(size)
                 chunk = [queue.popleft() for _ in range(min(size, len(queue)))]
             else:  # an equal share of the cost left, at least one call

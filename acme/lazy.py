@@ -3,7 +3,9 @@
 An argument without a length (an iterator, or any iterable without ``len()``) is split
 across the calls when ``n_inputs`` is given: call ``i`` gets its ``i``-th item. The items
 are read in call order, only as the driver sends calls, and each is dropped once its
-call's outcome is final, so the driver holds the items of the calls in flight only.
+call's outcome is final, so the driver holds the items of the calls in flight only: at
+most ``(IN_FLIGHT * worker threads + 1) * CHUNK_MAX_CALLS`` (see :mod:`acme.execution`;
+the chunks in flight and one being read back; ``chunk_size`` bounds it further).
 
 Rules:
 
@@ -27,12 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LazyInputError", "LazyInputs", "LazyCosts", "is_lazy", "LAZY_CHUNK_MAX", "LAZY_WINDOW"]
-
-#: Largest chunk of a run with a lazy argument: the driver holds the items of at most
-#: ``(IN_FLIGHT * worker threads + 1) * LAZY_CHUNK_MAX`` calls at a time (the chunks in
-#: flight and one being read back; ``chunk_size`` bounds it further).
-LAZY_CHUNK_MAX = 10_000
+__all__ = ["LazyInputError", "LazyInputs", "LazyCosts", "is_lazy", "LAZY_WINDOW"]
 
 #: With ``call_cost``, the calls of a run with a lazy argument are ordered by cost
 #: within consecutive blocks of this many calls (their items are read a block ahead).

@@ -12,8 +12,8 @@ from funcs import f, fails_first_time, ident
 
 import acme
 from acme import ParallelMap
-from acme.execution import IN_FLIGHT
-from acme.lazy import LAZY_CHUNK_MAX, LazyInputError
+from acme.execution import CHUNK_MAX_CALLS, IN_FLIGHT
+from acme.lazy import LazyInputError
 from acme.record import DONE, NOT_RUN, call_hash, read_record, record_path
 
 
@@ -43,7 +43,7 @@ def test_generator_of_1e5_calls_in_memory(client):
     assert pmap.plan.lazy.held == 0  # every item dropped once its call was done
     # the chunks in flight (two per worker thread), and the one being read, were held
     # at a time, not all items
-    assert pmap.plan.lazy.peak <= (IN_FLIGHT * 2 + 1) * LAZY_CHUNK_MAX < n
+    assert pmap.plan.lazy.peak <= (IN_FLIGHT * 2 + 1) * CHUNK_MAX_CALLS < n
 
 
 def test_generator_with_hdf5_payloads_and_broadcast(tmp_path, client):

@@ -12,7 +12,7 @@ import pytest
 from funcs import logs_start, never_returns_at, stuck_at
 
 from acme import ParallelMap, ParallelMapError
-from acme.execution import GUIDED_FACTOR, next_chunk_size
+from acme.execution import CHUNK_MAX_CALLS, GUIDED_FACTOR, next_chunk_size
 
 
 def _payload_values(payload_dir, n, skip, runner):
@@ -90,6 +90,9 @@ def test_guided_chunk_sizes():
     assert next_chunk_size(1000, 2, mean_duration=0.5) == 4  # 2 s of work at most
     assert next_chunk_size(40, 2, mean_duration=1e-5) == 40  # 0.05 s of work at least
     assert next_chunk_size(10_000, 2, mean_duration=1e-5) == 5000
+    # never more than CHUNK_MAX_CALLS: what a chunk holds stays bounded
+    assert next_chunk_size(10**6, 2) == next_chunk_size(10**6, 2, mean_duration=1e-7) == \
+        CHUNK_MAX_CALLS
 
 
 @pytest.fixture
