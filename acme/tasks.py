@@ -75,6 +75,23 @@ class CallOutcome:
         return self.error is None
 
 
+_FIELDS = tuple(f.name for f in dataclasses.fields(CallOutcome))
+
+
+class Outcomes(list):  # type: ignore[type-arg]
+    """A chunk's outcomes, pickled by columns: one list per field instead of one object
+    per call, several times faster to pickle and unpickle (the driver reads a million
+    outcomes of a large run); unpickled as a plain list of :class:`CallOutcome`."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        columns = tuple([getattr(o, name) for o in self] for name in _FIELDS)
+        return _unpack, (columns,)
+
+
+def _unpack(columns: tuple[list[Any], ...]) -> list[CallOutcome]:
+    return [CallOutcome(*row) for row in zip(*columns, strict=True)]
+
+
 @functools.lru_cache(maxsize=8)
 def load_function(blob: bytes, sys_path: tuple[str, ...]) -> Callable[..., Any]:
     """The function pickled in ``blob``, loaded once per process (cached).
@@ -223,7 +240,7 @@ def run_chunk(shared: SharedCall, calls: Calls | Sequence[tuple[int, Sequence[An
                     state.done.append(outcome)
                     state.index = -1
         with _LOCK:
-            done, state.done = state.done, []
+            done, state.done = Outcomes(state.done), []
         return done
     finally:
         with _LOCK:
