@@ -158,7 +158,8 @@ def main() -> None:
     cluster, address = start_cluster()
     rows = []
     try:
-        with tempfile.TemporaryDirectory(dir=BENCH) as scratch:
+        (BENCH / "_work").mkdir(exist_ok=True)  # ignored by git
+        with tempfile.TemporaryDirectory(dir=BENCH / "_work") as scratch:
             for name in args.rows.split(","):
                 tool, what, n = ROWS[name]
                 n = n if args.quick is False or n < 1000 else n // 10
