@@ -104,7 +104,9 @@ class ParallelMap(ACMECompat):
         and the parameters stored in the container (see the "Parameter spaces" page).
     n_inputs : int or "auto"
         Number of calls. ``"auto"`` infers it from the arguments; an explicit value
-        broadcasts every argument of another length (e.g. to repeat identical calls).
+        broadcasts every argument of another length (e.g. to repeat identical calls),
+        and splits every iterator or other iterable without a length, whose items are
+        then read as the calls are sent (see "Inputs read lazily" in the docs).
     write_worker_results : bool
         Write each call's result to disk (default) or collect the results in memory.
     output_dir : str or None

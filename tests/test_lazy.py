@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import itertools
 
+import distributed
 import h5py
 import numpy as np
 import pytest
-from funcs import f, fails_first_time, ident
+from funcs import f, fails_first_time, ident, logs_start
 
 import acme
+import acme.execution
 from acme import ParallelMap
 from acme.execution import CHUNK_MAX_CALLS, IN_FLIGHT
 from acme.lazy import LazyInputError
@@ -140,6 +142,20 @@ def test_dryrun_reads_the_first_item_only(tmp_path, client):
                      setup_interactive=False, verbose=False) as pmap:
         assert source.read == 1
         assert pmap.compute() == list(range(50))
+
+
+def test_call_cost_orders_within_blocks(tmp_path, monkeypatch):
+    monkeypatch.setattr(acme.execution, "LAZY_WINDOW", 10)
+    log = tmp_path / "started"
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1,
+                            dashboard_address=":0"), \
+            ParallelMap(logs_start, (i for i in range(30)), str(log), n_inputs=30,
+                        write_worker_results=False, call_cost=lambda x, log: x % 10,
+                        verbose=False) as pmap:
+        assert pmap.compute() == [i * 10 for i in range(30)]  # call order
+    started = [int(line) for line in log.read_text().split()]
+    # most expensive first within each block of 10 calls, read a block ahead
+    assert started == [b + 9 - k for b in (0, 10, 20) for k in range(10)]
 
 
 def test_call_cost_with_a_generator(client):
