@@ -31,6 +31,7 @@ import cloudpickle
 import numpy as np
 
 from .errors import ArgumentError
+from .lazy import LazyInputs, is_lazy
 from .options import check_int
 from .params import ParamSpace
 
@@ -59,12 +60,21 @@ class CallPlan:
     notes: tuple[str, ...] = field(default=())
     #: The parameter space of a run over one (``split_kw`` are then its keys).
     space: ParamSpace | None = None
+    #: Split values read lazily from iterators (see :mod:`acme.lazy`), else None.
+    lazy: LazyInputs | None = None
 
     def call_values(self, index: int) -> tuple[Any, ...]:
         """The split values of call ``index``, in ``split_pos + split_kw`` order."""
         if self.space is not None:
             return self.space.values_at(index)
+        if self.lazy is not None:
+            return self.lazy.values(index)
         return tuple(_item(values, index) for values in self.split_values)
+
+    def release(self, index: int) -> None:
+        """Call ``index``'s outcome is final: a lazy run drops its items."""
+        if self.lazy is not None:
+            self.lazy.release(index)
 
     def arguments(self, index: int) -> tuple[list[Any], dict[str, Any]]:
         """The complete ``(args, kwargs)`` of call ``index`` (``taskID`` not included)."""
@@ -188,15 +198,17 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
                  + (f" ({positional[pos].name!r})" if pos < len(positional) else ""), arg)
                 for pos, arg in enumerate(args_list)]
     labelled += [(f"keyword argument {key!r}", value) for key, value in kwargs.items()]
+    auto = isinstance(n_inputs, str)
     for what, value in labelled:
-        if isinstance(value, Iterator) and not isinstance(value, io.IOBase):  # not files
+        if auto and isinstance(value, Iterator) and not isinstance(value, io.IOBase):
             raise TypeError(
-                f"{_PREFIX} {what} is a {type(value).__name__}: an iterator has no length "
-                "and can be read only once, so it can be neither split across the calls "
-                "nor passed to each of them; pass a list instead, e.g. `list(...)`")
+                f"{_PREFIX} {what} is a {type(value).__name__}: an iterator has no length, "
+                "so `n_inputs` has to be given to split it across the calls (its items "
+                "are then read as the calls are sent); or pass a list, e.g. `list(...)`")
     _check_picklable(func, f"the function {name}")
     for what, value in labelled:
-        _check_picklable(value, what)
+        if not (not auto and is_lazy(value)):  # lazy items travel, and are checked, one by one
+            _check_picklable(value, what)
 
     notes = []
     if any(callable(arg) and not isinstance(arg, type) for arg in args_list):
@@ -205,11 +217,18 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
 
     # Candidate lengths (ACME's exemption for keywords whose default has that shape).
     candidates: list[tuple[str, int, int | str]] = []
+    lazy: set[int | str] = set()  # iterables without a length, read item by item
+    if not auto:
+        lazy = {pos for pos, arg in enumerate(args_list) if is_lazy(arg)}
+        lazy |= {key for key, value in kwargs.items() if is_lazy(value)}
     for pos, arg in enumerate(args_list):
-        n = _length(arg)
+        n = int(n_inputs) if pos in lazy else _length(arg)
         if n is not None:
             candidates.append(("pos", n, pos))
     for key, value in kwargs.items():
+        if key in lazy:
+            candidates.append(("kw", int(n_inputs), key))
+            continue
         n = _length(value)
         if n is None:
             continue
@@ -246,13 +265,21 @@ def plan_calls(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     split = [(kind, key) for kind, n, key in candidates if n == n_calls]
     split_pos = tuple(int(key) for kind, key in split if kind == "pos")
     split_kw = tuple(str(key) for kind, key in split if kind == "kw")
-    split_values = tuple(_as_sequence(args_list[p]) for p in split_pos) + \
-        tuple(_as_sequence(kwargs[k]) for k in split_kw)
+    split_values = tuple(args_list[p] if p in lazy else _as_sequence(args_list[p])
+                         for p in split_pos) + \
+        tuple(kwargs[k] if k in lazy else _as_sequence(kwargs[k]) for k in split_kw)
     bcast_args = tuple(None if i in split_pos else a for i, a in enumerate(args_list))
     bcast_kwargs = {k: (None if k in split_kw else v) for k, v in kwargs.items()}
+    lazy_inputs = None
+    if lazy:
+        names = tuple(f"positional argument {p}" + (f" ({positional[p].name!r})"
+                                                    if p < len(positional) else "")
+                      for p in split_pos) + tuple(f"keyword argument {k!r}" for k in split_kw)
+        lazy_inputs = LazyInputs(n_calls, split_values,
+                                 tuple(key in lazy for key in (*split_pos, *split_kw)), names)
     return CallPlan(func=func, n_calls=n_calls, args=bcast_args, kwargs=bcast_kwargs,
                     split_pos=split_pos, split_kw=split_kw, split_values=split_values,
-                    pass_task_id=pass_task_id, notes=tuple(notes))
+                    pass_task_id=pass_task_id, notes=tuple(notes), lazy=lazy_inputs)
 
 
 def _nothing_to_split(labelled: list[tuple[str, Any]]) -> str:

@@ -30,6 +30,7 @@ from .arguments import CallPlan
 from .availability import WorkerWatch
 from .clients import ClientHandle, describe_client
 from .execution import execute
+from .lazy import LazyCosts
 from .preload import preloaded
 from .tasks import CallOutcome, SharedCall, run_call
 
@@ -82,6 +83,7 @@ class SequentialBackend:
                                 traceback.format_exc())
                 raise
             collect(outcome)
+            self.plan.release(i)  # a lazy argument's items are dropped
 
 
 @dataclass
@@ -117,7 +119,7 @@ class DaskBackend:
     chunk_size: int | None = None
     retries: int = 0
     timeout: float | None = None
-    costs: Sequence[float] | None = None
+    costs: Sequence[float] | LazyCosts | None = None
     attempts: Sequence[int] | None = None
     n_done: int = 0
     show_progress: bool = True

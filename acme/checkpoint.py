@@ -32,6 +32,7 @@ from .record import (
     PICKLED,
     CallTable,
     RecordWriter,
+    call_hash,
     call_hashes,
     func_hash,
     inputs_path,
@@ -160,7 +161,14 @@ def open_record(paths: RunPaths, func: Callable[..., Any], func_blob: bytes,
     name = paths.func_name
     args, kwargs, n_inputs = given
     fhash = func_hash(func, func_blob)
-    if prior is None:
+    if prior is None and plan.lazy is not None:
+        # Iterators cannot be stored: resume=True with the same items given again.
+        calls = CallTable.empty(plan.n_calls)
+        calls.argument_hash = plan.lazy.hashing(call_hash)  # filled as items are read
+        write_inputs(inputs_path(paths.output_dir, name), func_blob, b"", [""] * plan.n_calls,
+                     value_hash((plan.args, plan.kwargs)), lazy=plan.lazy.lazy_names)
+        start_time = datetime.now().isoformat(timespec="seconds")
+    elif prior is None:
         hashes = call_hashes(plan.split_values, plan.n_calls, plan.call_values)
         try:
             args_blob = cloudpickle.dumps((args, kwargs, n_inputs))

@@ -177,6 +177,14 @@ def pick_calls(n_calls: int, n_samples: int, seed: int | None = None) -> list[in
     return sorted(random.Random(seed).sample(range(n_calls), min(n_samples, n_calls)))
 
 
+def first_or_random(plan: CallPlan, n_samples: int, seed: int | None = None) -> list[int]:
+    """The calls to sample: random ones, or the first for a lazy run (whose items are
+    read in call order; the run then uses the item read)."""
+    if plan.lazy is not None:
+        return [0]
+    return pick_calls(plan.n_calls, n_samples, seed)
+
+
 def sample_calls(plan: CallPlan, func: Callable[..., Any], *,
                  storage: StorageMode | str = StorageMode.MEMORY,
                  result_shape: tuple[float | None, ...] | None = None, n_samples: int = 1,
@@ -213,8 +221,7 @@ def sample_calls(plan: CallPlan, func: Callable[..., Any], *,
     """
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"`n_samples` has to be an integer >= 1, not {n_samples!r}")
-    chosen = list(indices) if indices is not None else pick_calls(plan.n_calls, n_samples,
-                                                                  seed)
+    chosen = list(indices) if indices is not None else first_or_random(plan, n_samples, seed)
     shared = _shared(plan, func, result_shape)
     storage = StorageMode(storage)
     # A single file's result is measured as an HDF5 payload.
@@ -349,7 +356,7 @@ def dry_run(pmap: ParallelMap, n_samples: int = 1, *, log: logging.Logger | None
     log = log or get_logger()
     opts, plan = pmap.options, pmap.plan
     name = pmap.func_name
-    indices = pick_calls(plan.n_calls, n_samples, seed)
+    indices = first_or_random(plan, n_samples, seed)
     if len(indices) == 1:
         log.info("Performing a single dry-run of %s simulating randomly picked worker #%d "
                  "with automatically distributed arguments", name, indices[0])

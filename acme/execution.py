@@ -28,14 +28,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
 
 import distributed
+import numpy as np
 from distributed.scheduler import KilledWorker
 
 from .arguments import CallPlan, func_name
 from .availability import WorkerWatch, replicate_to_running
+from .lazy import LAZY_WINDOW, LazyCosts, LazyInputError
 from .tasks import (
     EXCEPTION,
     WORKER_DIED,
     CallOutcome,
+    Calls,
     SharedCall,
     hand_back,
     run_chunk,
@@ -44,6 +47,7 @@ from .tasks import (
 )
 
 __all__ = ["next_chunk_size", "execute", "GUIDED_FACTOR", "CHUNK_MIN_SECONDS", "CHUNK_SECONDS",
+           "CHUNK_MAX_CALLS",
            "IN_FLIGHT", "STUCK_AFTER", "STUCK_FACTOR"]
 
 log = logging.getLogger("ACME")
@@ -64,6 +68,13 @@ CHUNK_SECONDS = 2.0
 STUCK_AFTER = 1.0
 STUCK_FACTOR = 10.0
 
+#: Most calls in one chunk (unless ``chunk_size`` says otherwise): bounds what the driver
+#: and a worker hold for one chunk (its calls' arguments, its outcomes in one message),
+#: and with it the driver's memory for a lazy argument's items (see :mod:`acme.lazy`).
+#: Trivial calls still take 10,000 x a few microseconds per chunk, well above dask's
+#: per-task cost.
+CHUNK_MAX_CALLS = 10_000
+
 #: Chunks sent per worker thread at a time: one running, one waiting, so that a worker
 #: never idles while the driver reads a finished chunk.
 IN_FLIGHT = 2
@@ -82,7 +93,7 @@ def next_chunk_size(remaining: int, slots: int, chunk_size: int | None = None,
 
     ``chunk_size`` if given; otherwise ``remaining / (GUIDED_FACTOR * slots)``, at least
     what takes :data:`CHUNK_MIN_SECONDS` and at most what takes :data:`CHUNK_SECONDS`
-    at ``mean_duration`` per call, at least 1.
+    at ``mean_duration`` per call, at most :data:`CHUNK_MAX_CALLS`, at least 1.
     """
     if remaining <= 0:
         return 0
@@ -92,7 +103,7 @@ def next_chunk_size(remaining: int, slots: int, chunk_size: int | None = None,
     if mean_duration > 0:
         size = max(size, math.ceil(CHUNK_MIN_SECONDS / mean_duration))
         size = min(size, max(1, int(CHUNK_SECONDS / mean_duration)))
-    return max(1, min(size, remaining))
+    return max(1, min(size, remaining, CHUNK_MAX_CALLS))
 
 
 def _failed_chunk(chunk: Sequence[int], future: distributed.Future,
@@ -151,7 +162,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             retries: int = 0, attempts: Sequence[int] | None = None,
             timeout: float | None = None,
             on_state: Callable[[str | None], None] | None = None,
-            costs: Sequence[float] | None = None) -> None:
+            costs: Sequence[float] | LazyCosts | None = None) -> None:
     """Run the calls ``calls`` (default: all, in this order) of ``plan`` on ``client``,
     handing each final outcome to ``on_outcome`` as soon as the driver has it.
 
@@ -174,16 +185,34 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     if watch is None:
         watch = WorkerWatch(client, 60, logging.getLogger("ACME"))
     todo = list(range(plan.n_calls)) if calls is None else list(calls)
-    ran = collections.Counter({i: int(attempts[i]) for i in todo} if attempts is not None
-                              else {})
+    # Runs per call (an array: a dict of a million calls costs the driver 100 MB).
+    ran = np.zeros(plan.n_calls, dtype=np.int32)
+    if attempts is not None:
+        ran[todo] = np.asarray(attempts, dtype=np.int32)[todo]
     token = uuid.uuid4().hex[:10]
     name = func_name(plan.func)
     prefix = f"acme-{name}-{token}-"
-    shared_future = _send_shared(client, shared, f"{prefix}shared")
-    if costs is not None:  # longest processing time first
+    lazy = plan.lazy
+    lazy_error: list[LazyInputError] = []  # a lazy argument ran short: nothing more is sent
+    if lazy is not None:
+        lazy.want_only(todo)
+        report = on_outcome
+
+        def on_outcome(outcome: CallOutcome) -> None:  # final: its items are dropped
+            lazy.release(outcome.index)
+            report(outcome)
+    # A lazy run orders by cost within blocks of calls, read a block ahead.
+    blocks = None
+    if costs is not None and lazy is not None:
+        blocks = collections.deque(todo[k:k + LAZY_WINDOW]
+                                   for k in range(0, len(todo), LAZY_WINDOW))
+        todo = []
+    elif costs is not None:  # longest processing time first
         todo.sort(key=lambda i: -costs[i])
+    unqueued = [len(todo) if blocks is None else sum(len(b) for b in blocks)]
     queue = collections.deque(todo)  # calls not sent yet, in the order to send them
     queued_cost = [math.fsum(costs[i] for i in todo) if costs is not None else 0.0]
+    shared_future = _send_shared(client, shared, f"{prefix}shared")
     futures: dict[distributed.Future, list[int]] = {}  # task -> calls it still owes
     sent: dict[distributed.Future, list[int]] = {}     # task -> calls it was sent
     keys: dict[str, distributed.Future] = {}
@@ -205,7 +234,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
     pending = distributed.as_completed()
 
     def submit(chunk: Sequence[int], key: str, priority: int = 0) -> distributed.Future:
-        calls = [(i, plan.call_values(i)) for i in chunk]
+        calls = Calls([(i, plan.call_values(i)) for i in chunk])
         places = None
         if avoid:
             places = sorted(set(client.nthreads()) - avoid) or None
@@ -223,10 +252,31 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         return measured[0] / measured[1] if measured[1] else math.nan
 
     def fill() -> None:
+        try:
+            send()
+        except LazyInputError as err:  # the calls already sent finish; then it is raised
+            lazy_error.append(err)
+            queue.clear()
+            if blocks is not None:
+                blocks.clear()
+
+    def top_up(need: int) -> None:
+        """Queue the next blocks of a lazy run with costs, each ordered by cost."""
+        while blocks and len(queue) < need:
+            block = blocks.popleft()
+            unqueued[0] -= len(block)
+            order = [costs[i] for i in block] if costs is not None else []
+            queue.extend(i for _, i in sorted(zip(order, block, strict=True),
+                                              key=lambda pair: -pair[0]))
+
+    def send() -> None:
+        top_up(1)
         while queue and len(budget) < IN_FLIGHT * max(1, slots):
-            if costs is None or chunk_size is not None:
-                size = next_chunk_size(len(queue), slots, chunk_size, mean())
-                chunk = [queue.popleft() for _ in range(size)]
+            if costs is None or chunk_size is not None or lazy is not None:
+                left = len(queue) + (unqueued[0] if blocks is not None else 0)
+                size = next_chunk_size(left, slots, chunk_size, mean())
+                top_up(size)
+                chunk = [queue.popleft() for _ in range(min(size, len(queue)))]
             else:  # an equal share of the cost left, at least one call
                 share = queued_cost[0] / (GUIDED_FACTOR * max(1, slots))
                 chunk, cost = [queue.popleft()], 0.0
@@ -240,11 +290,12 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             log.debug("Sent calls %d-%d (%d calls) as task %d", chunk[0], chunk[-1],
                       len(chunk), n_chunks[0])
             n_chunks[0] += 1
+            top_up(1)
 
     def settle(outcome: CallOutcome, final: bool) -> None:
         i = outcome.index
         ran[i] += 1
-        outcome.attempts = ran[i]
+        outcome.attempts = int(ran[i])
         if outcome.ok and outcome.duration == outcome.duration:  # not NaN
             measured[0] += outcome.duration
             measured[1] += 1
@@ -275,7 +326,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             abandoned.add(future)
             client.cancel([future])
         queue.extendleft(reversed(back))
-        if costs is not None:
+        if costs is not None and lazy is None:
             queued_cost[0] += math.fsum(costs[i] for i in back)
         for outcome in done:
             settle(outcome, final=False)
@@ -291,7 +342,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
         # Calls queued behind it that could not be taken back run again elsewhere.
         rest = [i for i in futures[future] if i != index]
         queue.extendleft(reversed(rest))
-        if costs is not None:
+        if costs is not None and lazy is None:
             queued_cost[0] += math.fsum(costs[i] for i in rest)
         futures[future] = []
         err = TimeoutError(f"call {index} ran longer than `call_timeout`={timeout:g} s "
@@ -301,7 +352,7 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
                   "restarted", index, timeout, address)
         ran[index] += 1
         outcome = CallOutcome(index=index, error=tb, summary=f"{type(err).__name__}: {err}",
-                              duration=seconds, kind=EXCEPTION, attempts=ran[index])
+                              duration=seconds, kind=EXCEPTION, attempts=int(ran[index]))
         on_outcome(outcome)
         try:
             client.restart_workers([address], timeout=60, raise_for_error=False)
@@ -424,6 +475,10 @@ def execute(client: distributed.Client, plan: CallPlan, shared: SharedCall, slot
             if rerun and rerunning is None:
                 i = rerun.popleft()
                 rerunning = submit([i], f"{prefix}call{i}-r{ran[i]}")
+        if lazy_error:
+            raise lazy_error[0]
+        if lazy is not None and lazy.excess is not None:
+            raise lazy.excess
     except BaseException:
         client.cancel(list(futures) + [shared_future])
         raise

@@ -28,11 +28,12 @@ from .backends import Backend, DaskBackend, SequentialBackend
 from .checkpoint import open_record
 from .cleanup import cleanup_for_run
 from .daemon import ACMECompat
+from .lazy import LazyCosts
 from .log import RunLog
 from .options import RunOptions, check_bool, check_int, validate_options
 from .paramstore import GridAxes, check_grid, check_names, grid_shape, write_params
 from .pipeline import conclude, run_calls
-from .record import find_record, load_inputs, read_record, record_path
+from .record import find_record, lazy_arguments, load_inputs, read_record, record_path
 from .resume import check_resume, prior_outcomes, remove_temporaries, resume_line
 from .storage.paths import RunPaths
 from .storage.store import ResultStore, create_output_dirs, describe_storage, remove_created
@@ -71,7 +72,9 @@ class ParallelMap(ACMECompat):
         and the parameters stored in the container (see the "Parameter spaces" page).
     n_inputs : int or "auto"
         Number of calls. ``"auto"`` infers it from the arguments; an explicit value
-        broadcasts every argument of another length (e.g. to repeat identical calls).
+        broadcasts every argument of another length (e.g. to repeat identical calls),
+        and splits every iterator or other iterable without a length, whose items are
+        then read as the calls are sent (see "Inputs read lazily" in the docs).
     write_worker_results : bool
         Write each call's result to disk (default) or collect the results in memory.
     output_dir : str or None
@@ -518,11 +521,13 @@ def _check_timeout(value: Any) -> float | None:
     return float(value)
 
 
-def _call_costs(value: Any, plan: CallPlan) -> tuple[float, ...] | None:
+def _call_costs(value: Any, plan: CallPlan) -> tuple[float, ...] | LazyCosts | None:
     """``call_cost``: None, or one non-negative finite number per call (a function is
     called with each call's arguments)."""
     if value is None:
         return None
+    if callable(value) and plan.lazy is not None:  # evaluated as the items are read
+        return LazyCosts(value, plan.arguments)
     if callable(value):
         costs = []
         for i in range(plan.n_calls):
@@ -580,6 +585,12 @@ def resume_run(output_dir: str | os.PathLike[str], **keywords: Any) -> Any:
     attrs, _ = read_record(find_record(folder))
     name = str(attrs["func_name"])
     func_blob, args_blob, _, _ = load_inputs(folder, name)
+    lazy = lazy_arguments(folder, name)
+    if lazy:
+        raise ValueError(f"the run in {folder} read {', '.join(lazy)} from an iterator, "
+                         "whose items are not stored; resume it with `ParallelMap(func, "
+                         "..., n_inputs=..., output_dir=..., resume=True)` and the same "
+                         "items given again")
     if not func_blob or not args_blob:
         raise ValueError(f"the run in {folder} could not store its function or arguments "
                          "(they cannot be pickled); resume it with `ParallelMap(..., "

@@ -19,7 +19,9 @@ Two HDF5 files in the output directory, readable with plain h5py (no ``acme`` im
     ``"exception"``: the call raised; ``"worker died"``: the call's worker process
     died, e.g. a segfault, out of memory or ``os._exit``), ``error`` (one line) and
     ``traceback`` (UTF-8 strings). ``function``, ``arguments`` and ``argument_hash``
-    are external links into the inputs file.
+    are external links into the inputs file (a run with an argument read lazily from
+    an iterator keeps ``argument_hash`` here, filled as the items are read, and stores
+    no ``arguments``: attribute ``lazy_arguments`` of the inputs file names them).
 
 ``acme_inputs_<func>.h5`` (written once, when the run starts)
     ``function`` and ``arguments``: opaque byte arrays (uint8) holding the cloudpickled
@@ -63,7 +65,7 @@ from .storage.paths import atomic_write
 
 __all__ = ["LAYOUT_VERSION", "NOT_RUN", "DONE", "FAILED", "PICKLED", "STATUS_NAMES",
            "record_path", "inputs_path", "find_record", "RunStatus", "run_status",
-           "RecordWriter", "read_record", "call_hashes", "func_hash", "write_inputs",
+           "RecordWriter", "read_record", "call_hashes", "call_hash", "func_hash", "write_inputs",
            "load_inputs", "provenance"]
 
 LAYOUT_VERSION = 1
@@ -131,7 +133,12 @@ def call_hashes(split_values: Sequence[Sequence[Any]], n_calls: int,
     """One hash per call of its split arguments (``item(i)``)."""
     if not split_values:
         return [""] * n_calls
-    return [_digest(_dumps(item(i))) for i in range(n_calls)]
+    return [call_hash(item(i)) for i in range(n_calls)]
+
+
+def call_hash(values: tuple[Any, ...]) -> str:
+    """The hash of one call's split values (an entry of ``argument_hash``)."""
+    return _digest(_dumps(values))
 
 
 def value_hash(value: Any) -> str:
@@ -192,13 +199,22 @@ def _now() -> str:
 # -- inputs file ------------------------------------------------------------------------
 
 def write_inputs(path: Path, func_blob: bytes, args_blob: bytes, hashes: Sequence[str],
-                 broadcast_hash: str) -> None:
-    """Write the inputs file once (see the module docstring)."""
+                 broadcast_hash: str, lazy: Sequence[str] = ()) -> None:
+    """Write the inputs file once (see the module docstring); ``lazy`` names the
+    arguments read from iterators (not stored: ``args_blob`` is then empty)."""
     with atomic_write(path) as tmp, h5py.File(tmp, "w") as h5f:
+        if lazy:
+            h5f.attrs["lazy_arguments"] = json.dumps(list(lazy))
         h5f.create_dataset("function", data=np.frombuffer(func_blob, dtype=np.uint8))
         h5f.create_dataset("arguments", data=np.frombuffer(args_blob, dtype=np.uint8))
         h5f.create_dataset("argument_hash", data=np.array(hashes, dtype="S32"))
         h5f.attrs["broadcast_hash"] = broadcast_hash
+
+
+def lazy_arguments(output_dir: Path | str, func_name: str) -> list[str]:
+    """The arguments a run read from an iterator (whose items the inputs file lacks)."""
+    with h5py.File(inputs_path(output_dir, func_name), "r") as h5f:
+        return list(json.loads(h5f.attrs.get("lazy_arguments", "[]")))
 
 
 def load_inputs(output_dir: Path | str, func_name: str
@@ -224,6 +240,9 @@ class CallTable:
     failure_kind: list[str]
     error: list[str]
     traceback: list[str]
+    #: Per call, the hash of its split values, kept in the record itself by a run whose
+    #: arguments are read lazily (filled as they are read); None: in the inputs file.
+    argument_hash: np.ndarray | None = None
 
     @classmethod
     def empty(cls, n_calls: int) -> CallTable:
@@ -234,7 +253,8 @@ class CallTable:
     def copy(self) -> CallTable:
         return CallTable(self.status.copy(), self.attempts.copy(), self.duration.copy(),
                          list(self.worker_host), list(self.slurm_job_id),
-                         list(self.failure_kind), list(self.error), list(self.traceback))
+                         list(self.failure_kind), list(self.error), list(self.traceback),
+                         None if self.argument_hash is None else self.argument_hash.copy())
 
     def set(self, index: int, status: int, attempts: int, duration: float, host: str,
             job_id: str, kind: str = "", error: str = "", tb: str = "") -> None:
@@ -276,7 +296,12 @@ class RecordWriter:
             for name in _COLUMNS:
                 h5f.create_dataset(name, data=np.array(getattr(calls, name), dtype=object),
                                    dtype=_STR)
-            for name in ("function", "arguments", "argument_hash"):
+            linked = ["function", "arguments"]
+            if calls.argument_hash is not None:
+                h5f.create_dataset("argument_hash", data=calls.argument_hash)
+            else:
+                linked.append("argument_hash")
+            for name in linked:
                 h5f[name] = h5py.ExternalLink(self.inputs_name, f"/{name}")
 
 
@@ -290,9 +315,11 @@ def read_record(path: Path | str) -> tuple[dict[str, Any], CallTable]:
         attrs = {key: (value.item() if isinstance(value, np.generic) else _text(value)
                        if isinstance(value, (bytes, str)) else value)
                  for key, value in h5f.attrs.items()}
-        columns = {name: [_text(v) for v in h5f[name][()]] for name in _COLUMNS}
+        wt, job, kind, error, tb = ([_text(v) for v in h5f[name][()]] for name in _COLUMNS)
         calls = CallTable(h5f["status"][()], h5f["attempts"][()], h5f["duration"][()],
-                          **columns)
+                          wt, job, kind, error, tb)
+        if isinstance(h5f.get("argument_hash", getlink=True), h5py.HardLink):
+            calls.argument_hash = h5f["argument_hash"][()].astype("S32")
     return attrs, calls
 
 

@@ -26,6 +26,7 @@ from .record import (
     DONE,
     PICKLED,
     CallTable,
+    call_hash,
     call_hashes,
     driver_alive,
     func_hash,
@@ -34,6 +35,7 @@ from .record import (
     record_path,
     value_hash,
 )
+from .storage.containers import BLOCKS
 from .storage.paths import RunPaths, StorageMode
 from .tasks import CallOutcome
 
@@ -156,10 +158,21 @@ def check_resume(options: RunOptions, plan: CallPlan, n_inputs: int | str) -> Pr
     if func_hash(plan.func, cloudpickle.dumps(plan.func)) != attrs["func_hash"]:
         raise ValueError(f"cannot resume the run in {folder}: the function {name} differs "
                          "from the recorded one (its code changed)")
-    new_hashes = call_hashes(plan.split_values, plan.n_calls, plan.call_values)
+    if calls.argument_hash is not None:  # a lazy run: in the record, "" if never read
+        hashes = [h.decode() for h in calls.argument_hash]
     differs = value_hash((plan.args, plan.kwargs)) != broadcast
+    if plan.lazy is not None:
+        # Checked as the items are read again (the iterator can be read only once).
+        calls.argument_hash = plan.lazy.hashing(call_hash, np.array(hashes, dtype="S32"),
+                                                str(folder))
+        new_hashes = hashes
+    else:
+        new_hashes = call_hashes(plan.split_values, plan.n_calls, plan.call_values)
+        if calls.argument_hash is not None:  # keep them in the record
+            calls.argument_hash = np.array(new_hashes, dtype="S32")
     first = 0 if differs else next(
-        (i for i, (a, b) in enumerate(zip(hashes, new_hashes, strict=True)) if a != b), None)
+        (i for i, (a, b) in enumerate(zip(hashes, new_hashes, strict=True))
+         if a and a != b), None)
     if first is not None:
         try:
             old_args, old_kwargs, old_n = cloudpickle.loads(args_blob)
@@ -178,7 +191,7 @@ _TEMPORARY = re.compile(r"\.[0-9a-f]{12}\.tmp$")
 def remove_temporaries(paths: RunPaths) -> list[Path]:
     """Remove the temporary files a killed run left (its driver is known to be gone:
     :func:`check_resume` refuses while it runs); return them."""
-    folders = {paths.output_dir, paths.payload_dir}
+    folders = {paths.output_dir, paths.payload_dir, paths.payload_dir / BLOCKS}
     stale = [p for folder in folders if folder.is_dir() for p in folder.iterdir()
              if _TEMPORARY.search(p.name) and p.is_file()]
     for path in stale:

@@ -9,6 +9,7 @@ imported as ``acme`` and would shadow ACME.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -66,9 +67,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--func", default="f", choices=["f", "nap"])
     parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--durations", type=Path,
+                        help="uneven.py: a JSON file of workloads (name -> call durations); "
+                        "times ACME over funcs.sleep_for for each")
     args = parser.parse_args()
 
     acme = import_acme_without_slurm()
+    if args.durations is not None:
+        uneven(acme, json.loads(args.durations.read_text()), args.repeats)
+        return
     func = getattr(funcs, args.func)
     with _harness.warm_client():
         for mode in args.modes.split(","):
@@ -93,6 +100,23 @@ def main() -> None:
                     peak_rss_mb=_harness.peak_rss_mb(),
                     version=acme.__version__,
                 )
+
+
+def uneven(acme: Any, workloads: dict[str, list[float]], repeats: int) -> None:
+    """``uneven.py``'s rows with ACME: one wall time per workload and repeat."""
+    with _harness.warm_client():
+        for name, durations in workloads.items():
+            times = []
+            for run in range(repeats + 1):  # the first run warms up, untimed
+                xs = list(range(run * 10_000, run * 10_000 + len(durations)))
+                started = time.perf_counter()
+                with acme.ParallelMap(funcs.sleep_for, xs, durations,
+                                      write_worker_results=False, verbose=False,
+                                      logfile=False) as pmap:
+                    assert pmap.compute() == xs
+                if run:
+                    times.append(time.perf_counter() - started)
+            _harness.emit(workload=name, times=times, version=acme.__version__)
 
 
 if __name__ == "__main__":

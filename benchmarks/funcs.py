@@ -29,3 +29,20 @@ def hangs_at(x: int, seconds: float, bad: int) -> int:
     """Sleep ``seconds``, except call ``bad``, which sleeps an hour (never returns here)."""
     time.sleep(3600 if x == bad else seconds)
     return x
+
+
+def f_h5(x: int, folder: str) -> str:
+    """Raw dask's counterpart of an HDF5 payload: write ``f(x)`` to ``folder/f_<x>.h5``."""
+    import os
+
+    import h5py
+
+    path = os.path.join(folder, f"f_{x}.h5")
+    with h5py.File(path, "w") as h5f:
+        h5f["result_0"] = f(x)
+    return path
+
+
+def row_of(x: int, data: object) -> float:
+    """A call that reads one element of a large broadcast array."""
+    return float(data[x])  # type: ignore[index]

@@ -183,15 +183,15 @@ def test_large_arrays_are_not_copied_by_the_check():
     assert peak < 5_000_000   # bytes: the 50 MB buffer was not pickled in band
 
 
-def test_an_iterator_is_refused_with_the_reason():
+def test_an_iterator_without_n_inputs_is_refused_with_the_reason():
     for iterator, kind in [((x for x in [1, 2]), "generator"), (iter([1, 2]), "list_iterator"),
                            (map(abs, [1, 2]), "map")]:
         with pytest.raises(TypeError) as err:
             plan_calls(f, (iterator, 3), {})
         assert str(err.value) == (
             f"<ParallelMap> positional argument 0 ('x') is a {kind}: an iterator has no "
-            "length and can be read only once, so it can be neither split across the calls "
-            "nor passed to each of them; pass a list instead, e.g. `list(...)`")
+            "length, so `n_inputs` has to be given to split it across the calls (its items "
+            "are then read as the calls are sent); or pass a list, e.g. `list(...)`")
 
 
 def test_a_set_as_the_only_input_says_why_nothing_is_split():

@@ -8,8 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from acme.containers import SingleFileWriter, build_link_container
-from acme.payloads import ResultShapeError, StorageSpec, write_result
+from acme.storage.containers import SingleFileWriter, build_link_container
+from acme.storage.payloads import ResultShapeError, StorageSpec, write_result
 from acme.tasks import CallOutcome
 
 

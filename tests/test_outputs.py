@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from acme.outputs import AUTO_DIR_PATTERN, RunPaths, auto_dir_name
+from acme.storage.paths import AUTO_DIR_PATTERN, RunPaths, auto_dir_name
 
 
 def test_hdf5_layout():

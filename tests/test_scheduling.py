@@ -12,7 +12,7 @@ import pytest
 from funcs import logs_start, never_returns_at, stuck_at
 
 from acme import ParallelMap, ParallelMapError
-from acme.execution import GUIDED_FACTOR, next_chunk_size
+from acme.execution import CHUNK_MAX_CALLS, GUIDED_FACTOR, next_chunk_size
 
 
 def _payload_values(payload_dir, n, skip, runner):
@@ -92,6 +92,9 @@ def test_guided_chunk_sizes():
     assert next_chunk_size(10_000, 2, mean_duration=1e-5) == 5000
     assert next_chunk_size(0, 2) == 0 and next_chunk_size(0, 2, chunk_size=7) == 0
     assert next_chunk_size(10, 0) == 10 // GUIDED_FACTOR  # no slot known yet: as one
+    # never more than CHUNK_MAX_CALLS: what a chunk holds stays bounded
+    assert next_chunk_size(10**6, 2) == next_chunk_size(10**6, 2, mean_duration=1e-7) == \
+        CHUNK_MAX_CALLS
 
 
 @pytest.fixture

@@ -87,25 +87,46 @@ def record_missing(h5f: h5py.File, outcomes: list[CallOutcome | None]) -> None:
         dtype=np.int64)
 
 
+#: With ``result_shape`` (no ``np.inf`` dimension, no ``result_grid``), a run of more
+#: calls than this stacks its results in two levels: ``<func>_payload/blocks/block_<k>.h5``
+#: maps the payloads of calls ``k * VDS_BLOCK`` to ``(k + 1) * VDS_BLOCK - 1``, and the
+#: container maps the blocks. HDF5 holds about 15 kB per mapping while it writes a
+#: virtual dataset (and a reader about 4 kB while it reads one): one level would cost the
+#: driver that much per call at every checkpoint.
+VDS_BLOCK = 1024
+
+#: The folder of the block files, inside the payload folder.
+BLOCKS = "blocks"
+
+
 def build_link_container(container: Path, payload_dir: Path, outcomes: list[CallOutcome | None],
                          result_shape: tuple[float | None, ...] | None, result_dtype: str,
                          grid: tuple[int, ...] | None = None,
-                         extra: Callable[[h5py.File], None] | None = None) -> None:
+                         extra: Callable[[h5py.File], None] | None = None,
+                         written: dict[int, Any] | None = None) -> None:
     """Write the container of a run with HDF5 payloads (see module docstring).
 
     ``grid`` replaces the stacking dimension by these axes (calls in C order); ``extra``
-    adds more to the open file before it is published.
+    adds more to the open file before it is published. ``written`` remembers, from one
+    checkpoint to the next, which block files are current (see :data:`VDS_BLOCK`): only
+    blocks whose calls changed are written again.
     """
     rel_dir = os.path.relpath(payload_dir, container.parent)
     # (outcome, payload path relative to the container) of every call with an HDF5 payload
     linked = [(o, f"{rel_dir}/{os.path.basename(o.path)}") for o in outcomes
               if o is not None and o.ok and o.path is not None and o.path.endswith(".h5")]
+    blocked = (result_shape is not None and grid is None and np.inf not in result_shape
+               and len(outcomes) > VDS_BLOCK)
     with atomic_write(container) as tmp, \
             closing_hdf5(h5py.File(tmp, "w", libver="latest")) as h5f:
         if result_shape is None:
             links = h5f.id.links  # low-level: a third of the high-level API's time
             for o, rel in linked:
                 links.create_external(f"comp_{o.index}".encode(), rel.encode(), b"/")
+        elif blocked:
+            dtype = np.dtype(result_dtype)
+            _blocked_vds(h5f, payload_dir, rel_dir, len(outcomes), [o for o, _ in linked],
+                         result_shape, dtype, {} if written is None else written)
         else:
             dtype = np.dtype(result_dtype)
             shape, maxshape = _final_shape(result_shape, len(outcomes),
@@ -116,6 +137,7 @@ def build_link_container(container: Path, payload_dir: Path, outcomes: list[Call
                 layout[_slot(result_shape, o.index, part, grid)] = h5py.VirtualSource(
                     rel, "result_0", shape=part)
             h5f.create_virtual_dataset("result_0", layout, fillvalue=_zero(dtype))
+        if result_shape is not None:
             for o, rel in linked:
                 if o.n_values > 1:
                     group = h5f.create_group(f"comp_{o.index}")
@@ -124,6 +146,47 @@ def build_link_container(container: Path, payload_dir: Path, outcomes: list[Call
         record_missing(h5f, outcomes)
         if extra is not None:
             extra(h5f)
+
+
+def _block_shape(result_shape: tuple[float | None, ...], n: int) -> tuple[int, ...]:
+    return tuple(n if d is None else int(d) for d in result_shape)
+
+
+def _blocked_vds(h5f: h5py.File, payload_dir: Path, rel_dir: str, n_calls: int,
+                 done: list[CallOutcome], result_shape: tuple[float | None, ...],
+                 dtype: np.dtype, written: dict[int, Any]) -> None:
+    """``result_0`` of ``h5f`` as a virtual dataset of block files (see
+    :data:`VDS_BLOCK`); writes the block files whose calls differ from ``written``."""
+    by_block: dict[int, list[CallOutcome]] = {}
+    for o in done:
+        by_block.setdefault(o.index // VDS_BLOCK, []).append(o)
+    folder = payload_dir / BLOCKS
+    folder.mkdir(exist_ok=True)
+    shape = _block_shape(result_shape, n_calls)
+    layout = h5py.VirtualLayout(shape=shape, dtype=dtype, maxshape=shape)
+    for k, calls in sorted(by_block.items()):
+        start = k * VDS_BLOCK
+        size = min(VDS_BLOCK, n_calls - start)
+        path = folder / f"block_{k}.h5"
+        signature = tuple((o.index, o.shape) for o in calls)
+        if written.get(k) != signature or not path.exists():
+            part_layout = h5py.VirtualLayout(shape=_block_shape(result_shape, size),
+                                             dtype=dtype)
+            for o in calls:
+                part = tuple(o.shape or ())
+                # relative to the block file, so the output directory can be moved
+                part_layout[_slot(result_shape, o.index - start, part)] = \
+                    h5py.VirtualSource(f"../{os.path.basename(o.path or '')}", "result_0",
+                                       shape=part)
+            with atomic_write(path) as tmp, \
+                    closing_hdf5(h5py.File(tmp, "w", libver="latest")) as block:
+                block.create_virtual_dataset("result_0", part_layout, fillvalue=_zero(dtype))
+            written[k] = signature
+        slot = tuple(slice(start, start + size) if d is None else slice(0, int(d))
+                     for d in result_shape)
+        layout[slot] = h5py.VirtualSource(f"{rel_dir}/{BLOCKS}/block_{k}.h5", "result_0",
+                                          shape=_block_shape(result_shape, size))
+    h5f.create_virtual_dataset("result_0", layout, fillvalue=_zero(dtype))
 
 
 class SingleFileWriter:

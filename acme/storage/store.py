@@ -14,6 +14,7 @@ import shutil
 import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import h5py
 
@@ -122,10 +123,11 @@ class ResultStore:
                                             options.result_dtype, grid, extra, resume=resume)
         elif self.mode == StorageMode.HDF5:
             payload_dir = paths.payload_dir if paths is not None else Path()
+            written: dict[int, Any] = {}  # block files already current (result_shape)
 
             def links(snapshot: list[CallOutcome | None]) -> None:
                 build_link_container(container, payload_dir, snapshot, options.result_shape,
-                                     options.result_dtype, grid, extra)
+                                     options.result_dtype, grid, extra, written)
             self._links = links
 
     @property
