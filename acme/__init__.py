@@ -23,6 +23,7 @@ from .daemon import ACMEdaemon
 from .errors import (
     AmbiguousOperationError,
     ArgumentError,
+    LazyInputError,
     MergeError,
     NoWorkerError,
     ParallelMapError,
@@ -50,6 +51,7 @@ __all__ = [
     "NoWorkerError",
     "MergeError",
     "SLURMCommandError",
+    "LazyInputError",
     "run_status",
     "RunStatus",
     "resume_run",

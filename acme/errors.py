@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["ParallelMapError", "AmbiguousOperationError", "ArgumentError", "ResultShapeError",
-           "ResultTypeError", "NoWorkerError", "MergeError", "SLURMCommandError"]
+           "ResultTypeError", "NoWorkerError", "MergeError", "SLURMCommandError",
+           "LazyInputError"]
 
 #: How many failed task ids the error message lists before summarising the rest.
 _SHOWN_IDS = 10
@@ -138,3 +139,8 @@ class SLURMCommandError(OSError):
         super().__init__(
             f"SLURM command `{' '.join(self.cmd)}` {what}\n"
             f"stdout: {stdout.strip() or '<empty>'}\nstderr: {stderr.strip() or '<empty>'}")
+
+
+class LazyInputError(ValueError):
+    """An argument read lazily (an iterator split with ``n_inputs``) yields fewer or more
+    items than ``n_inputs``, or other items than the run being resumed."""

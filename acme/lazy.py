@@ -29,16 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from .errors import LazyInputError
+
 __all__ = ["LazyInputError", "LazyInputs", "LazyCosts", "is_lazy", "LAZY_WINDOW"]
 
 #: With ``call_cost``, the calls of a run with a lazy argument are ordered by cost
 #: within consecutive blocks of this many calls (their items are read a block ahead).
 LAZY_WINDOW = 1000
-
-
-class LazyInputError(ValueError):
-    """A lazy argument yields fewer or more items than ``n_inputs``, or other items
-    than the run being resumed."""
 
 
 def is_lazy(value: Any) -> bool:

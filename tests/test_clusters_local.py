@@ -256,3 +256,17 @@ def test_helpers_called_on_their_own_show_the_dashboard_link(tmp_path):
     assert "ACME INFO: Local parallel computing client ready, dashboard accessible at http" \
         in out.stderr
     assert "ACME INFO: Successfully shut down LocalCluster" in out.stderr
+
+
+def test_every_shipped_profile_loads(monkeypatch, tmp_path, acme_log):
+    # Only site profiles ship in acme/profiles: detecting one never skips a file of ours
+    # (the scheduler table once lived there and every run warned about it).
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("ACME_PROFILE_PATH", raising=False)
+    monkeypatch.delenv("ACME_PROFILE", raising=False)
+    shipped = available_profiles()
+    assert sorted(shipped) == ["bic", "esi"]
+    for name in shipped:
+        assert load_profile(name).name == name
+    detect_profile()
+    assert not [m for m in acme_log.messages() if "Skipping site profile" in m]

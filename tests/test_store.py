@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import acme
-from acme import availability, errors, merge
+from acme import availability, errors, lazy, merge
 from acme.clusters import detect
 from acme.options import RunOptions
 from acme.storage import payloads
@@ -111,7 +111,7 @@ def test_memory_store_keeps_values_and_writes_nothing(tmp_path):
 @pytest.mark.parametrize("name, base, old_home", [
     ("ResultShapeError", ValueError, payloads), ("ResultTypeError", TypeError, payloads),
     ("NoWorkerError", TimeoutError, availability), ("MergeError", ValueError, merge),
-    ("SLURMCommandError", OSError, detect)])
+    ("SLURMCommandError", OSError, detect), ("LazyInputError", ValueError, lazy)])
 def test_public_exceptions_live_in_errors(name, base, old_home):
     cls = getattr(errors, name)
     assert issubclass(cls, base) and cls.__module__ == "acme.errors"

@@ -1,7 +1,7 @@
 """Dask workers as batch jobs of any scheduler dask-jobqueue knows: PBS, SGE, LSF,
 HTCondor, OAR, Moab, SLURM, through one function.
 
-What differs between schedulers is data, not code: ``acme/profiles/schedulers.json``
+What differs between schedulers is data, not code: ``acme/clusters/schedulers.json``
 says for each scheduler which ``dask_jobqueue`` class to use, whether it takes a queue
 and a wall time as keywords, and which further keywords and job-script directives carry
 what the class leaves out (SGE's parallel environment and memory, HTCondor's wall time
@@ -57,7 +57,7 @@ class SchedulerProfile:
 
 def scheduler_profiles() -> dict[str, SchedulerProfile]:
     """The packaged scheduler profiles, by scheduler name."""
-    text = resources.files("acme").joinpath("profiles/schedulers.json").read_text()
+    text = resources.files("acme.clusters").joinpath("schedulers.json").read_text()
     return {name: SchedulerProfile(name=name, **entry)
             for name, entry in json.loads(text).items() if not name.startswith("_")}
 
