@@ -117,6 +117,7 @@ def components(n: int) -> None:
         writer = RecordWriter(out, "f", {})
         rows.append(("record", timed(lambda: writer.publish(calls.copy(), "running"))))
         payloads = out / "f_payload"
+        payloads.mkdir()  # the block files of the virtual dataset go in there
         done = [CallOutcome(index=i, path=str(payloads / f"f_{i}.h5"), shape=())
                 for i in range(n)]
         rows.append(("container, external links", timed(lambda: build_link_container(
