@@ -31,7 +31,8 @@ from typing import Any, Literal, overload
 
 from dask.utils import parse_bytes
 
-__all__ = ["check_bool", "check_int", "check_str_list", "parse_mem_bytes", "parse_mem_mb"]
+__all__ = ["check_bool", "check_int", "check_startup", "check_str_list", "parse_mem_bytes",
+           "parse_mem_mb"]
 
 #: Bytes per megabyte of the MB figures acme passes to SLURM (decimal, as ``parse_bytes``).
 _MB = 1000**2
@@ -76,6 +77,15 @@ def check_int(value: Any, name: str, minimum: int = 0, *, allow_none: bool = Fal
     if not whole or value < minimum:
         raise ValueError(f"`{name}` has to be {expected}, not {value!r}")
     return int(value)  # type: ignore[call-overload]
+
+
+def check_startup(n_workers_startup: Any, n_workers: int) -> int:
+    """``n_workers_startup`` of the cluster helpers: an integer from 0 to ``n_workers``."""
+    n_startup = check_int(n_workers_startup, "n_workers_startup", 0)
+    if n_startup > n_workers:
+        raise ValueError(f"`n_workers_startup` ({n_startup}) cannot exceed `n_workers` "
+                         f"({n_workers})")
+    return n_startup
 
 
 def check_str_list(value: Any, name: str) -> list[str]:

@@ -29,7 +29,13 @@ from typing import Any
 
 import distributed
 
-from ..validators import check_bool, check_int, check_str_list, parse_mem_mb
+from ..validators import (
+    check_bool,
+    check_int,
+    check_startup,
+    check_str_list,
+    parse_mem_mb,
+)
 from .cleanup import close_cluster
 from .security import remove_with, temporary_credentials
 from .slurm import _fresh_log_directory, _slurm_cluster_class
@@ -174,10 +180,7 @@ def jobqueue_cluster_setup(
     seconds = None if walltime is None else _seconds(walltime)
     extra = check_str_list(job_extra, "job_extra")
     tls = check_bool(tls, "tls")
-    n_startup = check_int(n_workers_startup, "n_workers_startup", 0)
-    if n_startup > n_workers:
-        raise ValueError(f"`n_workers_startup` ({n_startup}) cannot exceed `n_workers` "
-                         f"({n_workers})")
+    n_startup = check_startup(n_workers_startup, n_workers)
     timeout = check_int(timeout, "timeout", 0)
     start_client = check_bool(start_client, "start_client")
     if options is not None and not isinstance(options, Mapping):

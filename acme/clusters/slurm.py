@@ -39,7 +39,13 @@ import distributed
 
 from .. import prompt as _prompt
 from ..log import shows_messages
-from ..validators import check_bool, check_int, check_str_list, parse_mem_mb
+from ..validators import (
+    check_bool,
+    check_int,
+    check_startup,
+    check_str_list,
+    parse_mem_mb,
+)
 from .cleanup import close_cluster
 from .detect import partition_max_cpus, partition_memory_limit, slurm_partitions
 from .security import remove_with, temporary_credentials
@@ -308,10 +314,7 @@ def slurm_cluster_setup(
         raise ValueError(f"`processes_per_worker` ({processes}) cannot exceed the number of "
                          f"cores per worker `n_cores` ({n_cores})")
     mem_mb = parse_mem_mb(mem_per_worker)
-    n_startup = check_int(n_workers_startup, "n_workers_startup", 0)
-    if n_startup > n_workers:
-        raise ValueError(f"`n_workers_startup` ({n_startup}) cannot exceed `n_workers` "
-                         f"({n_workers})")
+    n_startup = check_startup(n_workers_startup, n_workers)
     timeout = check_int(timeout, "timeout", 0)
     interactive = check_bool(interactive, "interactive")
     interactive_wait = check_int(interactive_wait, "interactive_wait", 0)
